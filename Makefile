@@ -1,0 +1,47 @@
+# The two commands of the README: `make demo` and `make test`.
+# Everything they need is built or installed by the project's own scripts (tests/env/build),
+# cached outside the repository under ~/.cache/serin/testenv/.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# The demo keeps its environment in a fixed place so you can use it after `make demo`.
+DEMO_DIR ?= /tmp/serin-demo
+
+.PHONY: test demo demo-down env-build lint unit e2e
+
+## test: build the control plane if needed, lint, run unit and end-to-end tests
+test: env-build lint
+	$(CARGO) test --all-targets --locked
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+## env-build: build/install the control-plane binaries (cached by version)
+env-build:
+	tests/env/build
+
+## unit: only the tests that need no cluster
+unit:
+	$(CARGO) test --lib --bins --locked
+
+## e2e: only the end-to-end tests
+e2e: env-build
+	$(CARGO) test --test e2e --locked
+
+## demo: start the local control plane and Prometheus, and check them with `serin doctor`
+demo: env-build
+	$(CARGO) build --locked
+	SERIN_TESTENV_DIR=$(DEMO_DIR) tests/env/up
+	@source <(SERIN_TESTENV_DIR=$(DEMO_DIR) tests/env/env) && \
+	  echo && echo '$$ serin doctor' && \
+	  target/debug/serin doctor --kubeconfig "$$KUBECONFIG" --prometheus-url "$$SERIN_PROMETHEUS_URL" && \
+	  echo && echo '$$ kubectl get nodes' && "$$SERIN_KUBECTL" --kubeconfig "$$KUBECONFIG" get nodes -o wide && \
+	  echo && echo "The environment keeps running. Use it with:" && \
+	  echo "  source <(SERIN_TESTENV_DIR=$(DEMO_DIR) tests/env/env)" && \
+	  echo "  \$$SERIN_KUBECTL get pods -A" && \
+	  echo "Stop it with: make demo-down"
+
+demo-down:
+	SERIN_TESTENV_DIR=$(DEMO_DIR) tests/env/down

@@ -1,0 +1,13 @@
+//! Serin: Git-driven progressive delivery for Kubernetes.
+//!
+//! Serin reads Flagger-compatible `flagger.app/v1beta1` manifests from a config repository,
+//! runs the progressive analysis against the cluster and records every rollout in Git.
+//! DESIGN.md (in the repository's shared design notes) describes the data flow; this crate
+//! grows it one module at a time.
+#![warn(clippy::unwrap_used)]
+
+pub mod cluster;
+pub mod crypto;
+pub mod doctor;
+pub mod metrics;
+pub mod telemetry;

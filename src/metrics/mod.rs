@@ -1,0 +1,3 @@
+//! Metric sources queried by the analysis.
+
+pub mod prometheus;

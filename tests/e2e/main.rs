@@ -1,0 +1,57 @@
+//! End-to-end tests against the real local control plane of tests/env/.
+//!
+//! The harness starts the environment once for the whole run (or reuses the one named by
+//! SERIN_TESTENV_DIR), runs each test in its own namespace, and stops what it started at the
+//! end. Environment start-up is lazy, so `--list` or a filter that matches nothing starts
+//! nothing.
+
+mod deployment;
+mod gateway_api;
+mod prometheus;
+mod support;
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+type TestResult = Result<(), Failed>;
+
+/// A trial that runs an async test on its own runtime (a kube client is bound to the runtime
+/// it was created on, so nothing async is shared between tests).
+fn trial<F, Fut>(name: &'static str, test: F) -> Trial
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = TestResult>,
+{
+    Trial::test(name, move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Failed::from(format!("cannot start a runtime: {e}")))?;
+        runtime.block_on(test())
+    })
+}
+
+fn main() -> ExitCode {
+    serin::crypto::install_default_provider();
+    let args = Arguments::from_args();
+    let trials = vec![
+        trial(
+            "deployment_rolls_out_and_updates",
+            deployment::rolls_out_and_updates,
+        ),
+        trial(
+            "gateway_api_httproute_schema",
+            gateway_api::httproute_schema_is_enforced,
+        ),
+        trial(
+            "prometheus_success_rate",
+            prometheus::success_rate_follows_exporter,
+        ),
+    ];
+    let conclusion = libtest_mimic::run(&args, trials);
+    support::shutdown();
+    conclusion.exit_code()
+}
