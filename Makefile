@@ -7,16 +7,24 @@ CARGO ?= cargo
 # The demo keeps its environment in a fixed place so you can use it after `make demo`.
 DEMO_DIR ?= /tmp/serin-demo
 
-.PHONY: test demo demo-down env-build lint unit e2e
+.PHONY: test demo demo-down env-build lint deps unit e2e
 
 ## test: build the control plane if needed, lint, run unit and end-to-end tests
 test: env-build lint
 	$(CARGO) test --all-targets --locked
 
 ## lint: formatting and clippy, warnings are errors
-lint:
+lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+## deps: exactly one k8s-openapi, and ring as the only rustls crypto provider
+deps:
+	@n=$$($(CARGO) tree --locked --prefix none -e normal,build | grep -oE '^k8s-openapi v[^ ]+' | sort -u | wc -l); \
+	  [ "$$n" = 1 ] || { echo "want exactly one k8s-openapi in the dependency tree, found $$n"; exit 1; }
+	@! $(CARGO) tree --locked --prefix none -e normal | grep -qE '^aws-lc-rs v' || \
+	  { echo "aws-lc-rs is in the dependency tree: keep ring as the only rustls provider"; exit 1; }
+	@echo "dependency tree: one k8s-openapi, one rustls provider"
 
 ## env-build: build/install the control-plane binaries (cached by version)
 env-build:

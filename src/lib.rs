@@ -10,4 +10,5 @@ pub mod cluster;
 pub mod crypto;
 pub mod doctor;
 pub mod metrics;
+pub mod revision;
 pub mod telemetry;
