@@ -371,14 +371,26 @@ fn container_changes(old: &[Container], new: &[Container], what: &str, out: &mut
             ("envFrom", json(&o.env_from), json(&n.env_from)),
             ("resources", json(&o.resources), json(&n.resources)),
             ("ports", json(&o.ports), json(&n.ports)),
-            ("livenessProbe", json(&o.liveness_probe), json(&n.liveness_probe)),
+            (
+                "livenessProbe",
+                json(&o.liveness_probe),
+                json(&n.liveness_probe),
+            ),
             (
                 "readinessProbe",
                 json(&o.readiness_probe),
                 json(&n.readiness_probe),
             ),
-            ("startupProbe", json(&o.startup_probe), json(&n.startup_probe)),
-            ("volumeMounts", json(&o.volume_mounts), json(&n.volume_mounts)),
+            (
+                "startupProbe",
+                json(&o.startup_probe),
+                json(&n.startup_probe),
+            ),
+            (
+                "volumeMounts",
+                json(&o.volume_mounts),
+                json(&n.volume_mounts),
+            ),
         ];
         for (field, ov, nv) in checks {
             if ov != nv {
@@ -520,10 +532,18 @@ fn config_changes(
             out.push(Change(format!("{} {} now tracked", r.kind, r.name)));
             continue;
         };
-        for k in n.key_hashes.keys().filter(|k| !o.key_hashes.contains_key(*k)) {
+        for k in n
+            .key_hashes
+            .keys()
+            .filter(|k| !o.key_hashes.contains_key(*k))
+        {
             out.push(Change(format!("{} {}: key {k} added", r.kind, r.name)));
         }
-        for k in o.key_hashes.keys().filter(|k| !n.key_hashes.contains_key(*k)) {
+        for k in o
+            .key_hashes
+            .keys()
+            .filter(|k| !n.key_hashes.contains_key(*k))
+        {
             out.push(Change(format!("{} {}: key {k} removed", r.kind, r.name)));
         }
         for (k, h) in &n.key_hashes {

@@ -123,6 +123,8 @@ impl Prometheus {
             value.set_sensitive(true);
             headers.append(name, value);
         }
+        // reqwest panics without a process-wide rustls provider; make sure there is one.
+        crate::crypto::install_default_provider();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .default_headers(headers)
@@ -217,7 +219,7 @@ enum QueryData {
     Vector(Vec<VectorSample>),
     Scalar(SampleValue),
     Matrix(Vec<serde_json::Value>),
-    String(SampleValue),
+    String(serde::de::IgnoredAny),
 }
 
 #[derive(Deserialize)]

@@ -38,7 +38,10 @@ fn podinfo(image: &str) -> PodTemplateSpec {
     }))
 }
 
-fn input(t: PodTemplateSpec, configs: &[(ConfigKind, &str, &[(&str, &str)])]) -> RevisionInput {
+/// (kind, name, [(key, value)]) of a config the template uses.
+type TestConfig<'a> = (ConfigKind, &'a str, &'a [(&'a str, &'a str)]);
+
+fn input(t: PodTemplateSpec, configs: &[TestConfig]) -> RevisionInput {
     RevisionInput {
         template: t,
         configs: configs
@@ -104,17 +107,23 @@ fn formatting_and_key_order_do_not_change_the_revision() {
         r#"{"spec":{"containers":[{"image":"x:1","name":"c"}]},"metadata":{"labels":{"b":"2","a":"1"}}}"#,
     )
     .expect("valid");
-    assert_eq!(
-        Revision::of(&input(a, &[])),
-        Revision::of(&input(b, &[]))
-    );
+    assert_eq!(Revision::of(&input(a, &[])), Revision::of(&input(b, &[])));
 }
 
 #[test]
 fn template_and_config_content_change_the_revision() {
-    let base = Revision::of(&input(podinfo("a:1"), &[(ConfigKind::ConfigMap, "c", &[("k", "v")])]));
-    let image = Revision::of(&input(podinfo("a:2"), &[(ConfigKind::ConfigMap, "c", &[("k", "v")])]));
-    let config = Revision::of(&input(podinfo("a:1"), &[(ConfigKind::ConfigMap, "c", &[("k", "w")])]));
+    let base = Revision::of(&input(
+        podinfo("a:1"),
+        &[(ConfigKind::ConfigMap, "c", &[("k", "v")])],
+    ));
+    let image = Revision::of(&input(
+        podinfo("a:2"),
+        &[(ConfigKind::ConfigMap, "c", &[("k", "v")])],
+    ));
+    let config = Revision::of(&input(
+        podinfo("a:1"),
+        &[(ConfigKind::ConfigMap, "c", &[("k", "w")])],
+    ));
     assert_ne!(base.id, image.id);
     assert_ne!(base.id, config.id);
     assert_eq!(base.template_hash, config.template_hash);
@@ -199,9 +208,13 @@ fn cause_lists_container_env_resource_probe_and_metadata_changes() {
         serde_json::from_value(json!({ "limits": { "cpu": "1000m" }, "requests": { "cpu": "100m", "memory": "64Mi" } }))
             .expect("resources"),
     );
-    c.readiness_probe = Some(serde_json::from_value(json!({ "httpGet": { "path": "/readyz", "port": 9898 } })).expect("probe"));
+    c.readiness_probe = Some(
+        serde_json::from_value(json!({ "httpGet": { "path": "/readyz", "port": 9898 } }))
+            .expect("probe"),
+    );
     spec.service_account_name = Some("podinfo".into());
-    spec.containers.push(serde_json::from_value(json!({ "name": "sidecar", "image": "envoy:1" })).expect("c"));
+    spec.containers
+        .push(serde_json::from_value(json!({ "name": "sidecar", "image": "envoy:1" })).expect("c"));
     t.metadata
         .as_mut()
         .expect("meta")
@@ -230,15 +243,27 @@ fn cause_names_config_keys_never_values() {
     let old = input(
         podinfo("a:1"),
         &[
-            (ConfigKind::ConfigMap, "podinfo-config", &[("ui.color", "blue"), ("old", "x")]),
+            (
+                ConfigKind::ConfigMap,
+                "podinfo-config",
+                &[("ui.color", "blue"), ("old", "x")],
+            ),
             (ConfigKind::Secret, "podinfo-token", &[("token", "hunter2")]),
         ],
     );
     let new = input(
         podinfo("a:1"),
         &[
-            (ConfigKind::ConfigMap, "podinfo-config", &[("ui.color", "red"), ("new", "y")]),
-            (ConfigKind::Secret, "podinfo-token", &[("token", "correct-horse")]),
+            (
+                ConfigKind::ConfigMap,
+                "podinfo-config",
+                &[("ui.color", "red"), ("new", "y")],
+            ),
+            (
+                ConfigKind::Secret,
+                "podinfo-token",
+                &[("token", "correct-horse")],
+            ),
         ],
     );
     let got = causes(&old, &new);

@@ -46,7 +46,6 @@ fn route(name: &str, primary_weight: i32, canary_weight: i32) -> HttpRoute {
                 ]),
                 ..Default::default()
             }]),
-            ..Default::default()
         },
         status: None,
     }

@@ -11,7 +11,6 @@ use kube::Client;
 use libtest_mimic::Failed;
 
 pub struct TestEnv {
-    pub dir: PathBuf,
     pub kubeconfig: PathBuf,
     pub kubectl: PathBuf,
     pub prometheus_url: String,
@@ -68,7 +67,6 @@ impl TestEnv {
             kubectl: var("SERIN_KUBECTL")?.into(),
             prometheus_url: var("SERIN_PROMETHEUS_URL")?,
             targets_dir: var("SERIN_PROMETHEUS_TARGETS_DIR")?.into(),
-            dir,
         })
     }
 

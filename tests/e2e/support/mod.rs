@@ -4,7 +4,7 @@
 mod env;
 mod exporter;
 
-pub use env::{ScrapeTarget, TestEnv, shutdown};
+pub use env::{TestEnv, shutdown};
 pub use exporter::Exporter;
 
 use std::fmt::Debug;
