@@ -1,4 +1,7 @@
 //! Connecting to the Kubernetes API server.
+//!
+//! Errors carry their cause as `source`, not in their message, so a chain printed with `{:#}`
+//! says each thing once.
 
 use std::path::{Path, PathBuf};
 
@@ -8,18 +11,18 @@ use kube::{Client, Config};
 /// Why Serin could not build a client for the cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("cannot read kubeconfig {path}: {source}")]
+    #[error("cannot read kubeconfig {path}")]
     ReadKubeconfig {
         path: PathBuf,
         #[source]
         source: kube::config::KubeconfigError,
     },
     #[error(
-        "no cluster configuration found (in-cluster service account or $KUBECONFIG / ~/.kube/config): {0}; \
+        "no cluster configuration found (in-cluster service account, $KUBECONFIG or ~/.kube/config); \
          pass --kubeconfig PATH"
     )]
     Infer(#[source] kube::config::InferConfigError),
-    #[error("cannot build a Kubernetes client: {0}")]
+    #[error("cannot build a Kubernetes client")]
     Client(#[source] kube::Error),
 }
 
