@@ -11,4 +11,5 @@ pub mod crypto;
 pub mod doctor;
 pub mod metrics;
 pub mod revision;
+pub mod source;
 pub mod telemetry;
