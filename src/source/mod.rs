@@ -6,6 +6,7 @@
 //! while they stay inside the repository. The catalog never touches the file system or Git.
 
 pub mod dir;
+pub mod git;
 
 use std::fmt;
 
