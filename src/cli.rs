@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,6 +20,51 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check every manifest of a config repository; exit 1 if any has an error.
+    Validate {
+        /// A local directory (default: the current one). Mutually exclusive with --repo.
+        #[arg(conflicts_with = "repo")]
+        dir: Option<PathBuf>,
+        /// A Git repository URL (file://, https://, ssh://) to fetch instead of a directory.
+        #[arg(long, requires = "reference")]
+        repo: Option<String>,
+        /// Branch, tag or commit to read with --repo.
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
+        #[command(flatten)]
+        git: GitArgs,
+        #[command(flatten)]
+        catalog: CatalogArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// What merging HEAD onto BASE will roll out, and why (Markdown for a pull request, or JSON).
+    Plan {
+        /// The commit the change starts from (e.g. origin/main).
+        #[arg(long)]
+        base: String,
+        /// The commit of the change (e.g. HEAD).
+        #[arg(long)]
+        head: String,
+        /// The repository checkout to read the commits from.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        #[command(flatten)]
+        catalog: CatalogArgs,
+        #[arg(long, value_enum, default_value = "markdown")]
+        output: PlanOutput,
+    },
+    /// The revision of every canary and the configs it tracks.
+    Hash {
+        /// A local directory (default: the current one).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        catalog: CatalogArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Print the CustomResourceDefinitions of Serin's flagger.app/v1beta1 API as YAML.
+    Crd,
     /// Check that the cluster (and optionally Prometheus) is ready for Serin; exit 1 if not.
     Doctor {
         /// Kubeconfig to use; default: in-cluster, then $KUBECONFIG, then ~/.kube/config.
@@ -29,4 +74,60 @@ pub enum Command {
         #[arg(long, env = "SERIN_PROMETHEUS_URL")]
         prometheus_url: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlanOutput {
+    Markdown,
+    Json,
+}
+
+/// How manifests are read and what counts as valid.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// Subdirectory of the repository that holds the manifests.
+    #[arg(long, default_value = "")]
+    pub path: String,
+    /// Namespace of manifests that name none.
+    #[arg(long, env = "SERIN_DEFAULT_NAMESPACE", default_value = "default")]
+    pub default_namespace: String,
+    /// Labels of which the target's selector must contain one (Flagger's -selector-labels).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "app,name,app.kubernetes.io/name"
+    )]
+    pub selector_labels: Vec<String>,
+    /// Forbid MetricTemplate/AlertProvider/Upstream references to other namespaces.
+    #[arg(long, env = "SERIN_NO_CROSS_NAMESPACE_REFS")]
+    pub no_cross_namespace_refs: bool,
+    /// Files larger than this many bytes are reported and not read.
+    #[arg(long, default_value_t = serin::source::DEFAULT_MAX_FILE_BYTES)]
+    pub max_file_size: u64,
+}
+
+/// Credentials for --repo (never put them in the URL: it ends up in shell history).
+#[derive(Debug, Args)]
+pub struct GitArgs {
+    /// File holding an HTTPS token (or password).
+    #[arg(long, env = "SERIN_GIT_TOKEN_FILE")]
+    pub git_token_file: Option<PathBuf>,
+    /// User name sent with the HTTPS token.
+    #[arg(long, env = "SERIN_GIT_USERNAME", default_value = "git")]
+    pub git_username: String,
+    /// SSH private key file.
+    #[arg(long, env = "SERIN_GIT_SSH_KEY")]
+    pub git_ssh_key: Option<PathBuf>,
+    /// known_hosts file the SSH server's key must be in.
+    #[arg(long, env = "SERIN_GIT_KNOWN_HOSTS")]
+    pub git_known_hosts: Option<PathBuf>,
+    /// Where fetched repositories are cached.
+    #[arg(long, env = "SERIN_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
 }

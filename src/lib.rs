@@ -7,10 +7,12 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod api;
+pub mod catalog;
 pub mod cluster;
 pub mod crypto;
 pub mod doctor;
 pub mod metrics;
+pub mod plan;
 pub mod revision;
 pub mod source;
 pub mod telemetry;

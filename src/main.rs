@@ -3,6 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cli;
+mod commands;
+mod git;
 
 use cli::{Cli, Command};
 
@@ -45,23 +47,37 @@ fn chain(error: &anyhow::Error) -> String {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Validate {
+            dir,
+            repo,
+            reference,
+            git,
+            catalog,
+            output,
+        } => commands::validate(
+            dir.as_deref(),
+            repo.as_deref(),
+            reference.as_deref(),
+            &git,
+            &catalog,
+            output,
+        ),
+        Command::Plan {
+            base,
+            head,
+            repo,
+            catalog,
+            output,
+        } => commands::plan(&repo, &base, &head, &catalog, output),
+        Command::Hash {
+            dir,
+            catalog,
+            output,
+        } => commands::hash(dir.as_deref(), &catalog, output),
+        Command::Crd => commands::crd(),
         Command::Doctor {
             kubeconfig,
             prometheus_url,
-        } => {
-            let client = serin::cluster::connect(kubeconfig.as_deref()).await?;
-            let checks = serin::doctor::run(&client, prometheus_url.as_deref()).await;
-            for check in &checks {
-                println!("{check}");
-            }
-            let failed = checks.iter().filter(|c| !c.ok).count();
-            if failed == 0 {
-                println!("all {} checks passed", checks.len());
-                Ok(ExitCode::SUCCESS)
-            } else {
-                println!("{failed} of {} checks failed", checks.len());
-                Ok(ExitCode::from(1))
-            }
-        }
+        } => commands::doctor(kubeconfig.as_deref(), prometheus_url.as_deref()).await,
     }
 }

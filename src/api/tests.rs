@@ -831,7 +831,7 @@ fn canary_cases() -> Vec<(&'static str, Mutation, Severity, &'static str, &'stat
         (
             "unknown provider",
             Box::new(|s| s.provider = Some("ambassador".into())),
-            Warning,
+            Error,
             "spec.provider",
             "provider \"ambassador\" is not a provider Flagger knows",
         ),

@@ -249,9 +249,11 @@ impl CanarySpec {
         };
         let parsed = Provider::parse(raw);
         if parsed.is_none() {
-            out.warning(
+            // An error, not Flagger's runtime fallback to Istio: the CRD's enum makes the API
+            // server refuse such a Canary, so it could never be applied.
+            out.error(
                 "spec.provider",
-                format!("provider {raw:?} is not a provider Flagger knows; Flagger falls back to istio routing"),
+                format!("provider {raw:?} is not a provider Flagger knows"),
                 format!(
                     "use one of: {} (Flagger's CRD, and Serin's, only admit these)",
                     Provider::list()

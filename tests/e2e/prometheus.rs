@@ -1,26 +1,30 @@
-//! The real Prometheus scrapes an exporter the test runs, and Flagger's success-rate query
-//! (the shape of its builtin `request-success-rate` for the kubernetes provider) returns the
-//! ratio the exporter was told to produce, through Serin's own Prometheus client.
+//! The real Prometheus scrapes an exporter the test runs, and Serin's builtin
+//! `request-success-rate` query (Flagger's shape for the kubernetes and Gateway API providers)
+//! returns the ratio the exporter was told to produce, through Serin's own Prometheus client.
 
 use std::time::Duration;
 
+use serin::metrics::builtin::{self, Observer};
 use serin::metrics::prometheus::{Prometheus, PrometheusConfig, QueryError};
+use serin::metrics::template::TemplateContext;
 
 use crate::TestResult;
 use crate::support::{Context, Exporter, TestCtx, eventually};
 
 const COUNTER: &str = "http_request_duration_seconds_count";
 
-fn success_rate_query(namespace: &str) -> String {
-    let selector = format!(
-        r#"kubernetes_namespace="{namespace}", kubernetes_pod_name=~"podinfo-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)""#
-    );
-    format!(
-        r#"sum(rate({COUNTER}{{{selector}, status!~"5.*"}}[5s]))
-           /
-           sum(rate({COUNTER}{{{selector}}}[5s]))
-           * 100"#
-    )
+/// Serin's own builtin `request-success-rate` query for the kubernetes / Gateway API
+/// providers, over a 5 s window so the test converges quickly.
+fn success_rate_query(namespace: &str) -> Result<String, libtest_mimic::Failed> {
+    let ctx = TemplateContext {
+        namespace: namespace.into(),
+        target: "podinfo".into(),
+        interval: "5s".into(),
+        ..Default::default()
+    };
+    builtin::query(Observer::Http, builtin::SUCCESS_RATE, &ctx)
+        .ok_or("request-success-rate is a builtin")?
+        .context("render the builtin query")
 }
 
 /// Sets the exporter to answer `ok` requests/s with 200 and `failed` with 503.
@@ -60,7 +64,7 @@ pub async fn success_rate_follows_exporter() -> TestResult {
         return Err("prometheus did not answer vector(1) with 1".into());
     }
 
-    let query = success_rate_query(&ctx.namespace);
+    let query = success_rate_query(&ctx.namespace)?;
     // Before any traffic the series do not exist: "no values found", not 0.
     match prometheus.query(&query).await {
         Err(QueryError::NoValuesFound) => {}
