@@ -742,3 +742,189 @@ fn one_bad_canary_does_not_hide_another() {
     assert!(good.revision.is_some());
     assert_eq!(catalog.errors(), 1, "{:?}", catalog.problems);
 }
+
+#[test]
+fn bad_input_corpus_canary_rules_from_yaml() {
+    use Severity::Error;
+    let o = CatalogOptions::default();
+    let c = "apps/podinfo/canary.yaml";
+    let cases: Vec<(&str, Vec<SnapshotFile>, Expected)> = vec![
+        (
+            "interval 10x",
+            canary_with(
+                "    interval: 1m\n    threshold",
+                "    interval: 10x\n    threshold",
+            ),
+            (Error, c, Some("spec.analysis.interval"), "\"10x\""),
+        ),
+        (
+            "non-increasing stepWeights",
+            canary_with("    stepWeight: 10\n", "    stepWeights: [10, 30, 20]\n"),
+            (Error, c, Some("spec.analysis.stepWeights[2]"), "20"),
+        ),
+        (
+            "maxWeight over 100",
+            canary_with("    maxWeight: 50\n", "    maxWeight: 150\n"),
+            (Error, c, Some("spec.analysis.maxWeight"), "150"),
+        ),
+        (
+            "thresholdRange min over max",
+            canary_with(
+                "        thresholdRange:\n          max: 1\n",
+                "        thresholdRange:\n          min: 5\n          max: 1\n",
+            ),
+            (
+                Error,
+                c,
+                Some("spec.analysis.metrics[0].thresholdRange"),
+                "min",
+            ),
+        ),
+        (
+            "webhook of unknown type",
+            canary_with("        type: pre-rollout\n", "        type: pre-rolout\n"),
+            (
+                Error,
+                c,
+                Some("spec.analysis.webhooks[0].type"),
+                "pre-rolout",
+            ),
+        ),
+        (
+            "metric with neither builtin name, query nor templateRef",
+            canary_with(
+                "      - name: error-rate\n        templateRef:\n          name: error-rate\n          namespace: istio-system\n",
+                "      - name: error-rate\n",
+            ),
+            (Error, c, Some("spec.analysis.metrics[0]"), "error-rate"),
+        ),
+        (
+            "missing targetRef",
+            canary_with(
+                "  targetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: podinfo\n",
+                "",
+            ),
+            (Error, c, Some("spec.targetRef"), "targetRef"),
+        ),
+        (
+            "missing analysis",
+            with(c, &CANARY[..CANARY.find("  analysis:").expect("analysis")]),
+            (Error, c, Some("spec.analysis"), "analysis"),
+        ),
+        (
+            "gatewayapi without gatewayRefs",
+            canary_with(
+                "    gatewayRefs:\n      - name: gateway\n        namespace: istio-ingress\n",
+                "",
+            ),
+            (Error, c, Some("spec.service.gatewayRefs"), "gatewayRefs"),
+        ),
+        (
+            "unknown provider",
+            canary_with("  provider: gatewayapi:v1", "  provider: ambassador"),
+            (Error, c, Some("spec.provider"), "ambassador"),
+        ),
+        (
+            "service port out of range",
+            canary_with("    port: 9898", "    port: 70000"),
+            (Error, c, Some("spec.service.port"), "70000"),
+        ),
+        (
+            "invalid session affinity cookie",
+            canary_with(
+                "    stepWeight: 10\n",
+                "    stepWeight: 10\n    sessionAffinity:\n      cookieName: \"bad cookie\"\n",
+            ),
+            (
+                Error,
+                c,
+                Some("spec.analysis.sessionAffinity.cookieName"),
+                "bad cookie",
+            ),
+        ),
+        (
+            "alert severity unknown",
+            canary_with("        severity: error\n", "        severity: critical\n"),
+            (
+                Error,
+                c,
+                Some("spec.analysis.alerts[0].severity"),
+                "critical",
+            ),
+        ),
+        (
+            "webhook url not http",
+            canary_with(
+                "        url: http://flagger-loadtester.test/\n",
+                "        url: flagger-loadtester.test\n",
+            ),
+            (
+                Error,
+                c,
+                Some("spec.analysis.webhooks[0].url"),
+                "flagger-loadtester.test",
+            ),
+        ),
+    ];
+    for (case, files, want) in cases {
+        assert_problem(case, files, &o, want);
+    }
+}
+
+/// A small deterministic PRNG, so the property test needs no extra crate and replays exactly.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Property: whatever bytes a repository holds, loading never panics, every problem names a
+/// file of the snapshot and carries a fix, and a canary is kept only if it parsed.
+#[test]
+fn loading_mutated_repositories_never_panics() {
+    const TOKENS: [&[u8]; 12] = [
+        b"\n", b": ", b"- ", b"*a", b"&a ", b"---\n", b"{", b"]", b"'", b"\t", b"\xff", b"  ",
+    ];
+    let mut rng = XorShift(0x5e71_0000_dead_beef);
+    let base = valid_repo();
+    for round in 0..1500 {
+        let mut files = base.clone();
+        for _ in 0..1 + rng.below(4) {
+            let f = rng.below(files.len());
+            let FileContent::Bytes(bytes) = &mut files[f].content else {
+                continue;
+            };
+            let at = rng.below(bytes.len());
+            match rng.below(3) {
+                0 => {
+                    let end = (at + 1 + rng.below(40)).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+                1 => {
+                    let t = TOKENS[rng.below(TOKENS.len())];
+                    bytes.splice(at..at, t.iter().copied());
+                }
+                _ => bytes[at] = (rng.next() & 0xff) as u8,
+            }
+        }
+        let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        let catalog = std::panic::catch_unwind(|| load_files(files, &CatalogOptions::default()))
+            .unwrap_or_else(|_| panic!("round {round}: load panicked"));
+        for p in &catalog.problems {
+            assert!(
+                paths.contains(&p.file),
+                "round {round}: {p} names an unknown file"
+            );
+            assert!(!p.fix.is_empty(), "round {round}: {p} has no fix");
+        }
+        assert!(catalog.canaries.len() <= 1, "round {round}");
+    }
+}
