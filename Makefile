@@ -7,7 +7,7 @@ CARGO ?= cargo
 # The demo keeps its environment in a fixed place so you can use it after `make demo`.
 DEMO_DIR ?= /tmp/serin-demo
 
-.PHONY: test demo demo-down env-build lint deps unit e2e
+.PHONY: test demo demo-down env-build lint deps unit e2e bench
 
 ## test: build the control plane if needed, lint, run unit and end-to-end tests
 test: env-build lint
@@ -37,6 +37,10 @@ unit:
 ## e2e: only the end-to-end tests
 e2e: env-build
 	$(CARGO) test --test e2e --locked
+
+## bench: catalog throughput on a generated 5,000-manifest repository (release build)
+bench:
+	$(CARGO) bench --locked --bench catalog
 
 ## demo: start the local control plane and Prometheus, and check them with `serin doctor`
 demo: env-build

@@ -124,6 +124,8 @@ pub struct Catalog {
     pub alert_providers: BTreeMap<(String, String), Located<AlertProvider>>,
     pub problems: Vec<Problem>,
     pub files: usize,
+    /// Position of each object in `objects`: references are resolved by identity.
+    index: BTreeMap<ObjectId, usize>,
 }
 
 impl Catalog {
@@ -136,7 +138,7 @@ impl Catalog {
     }
 
     pub fn find(&self, id: &ObjectId) -> Option<&Object> {
-        self.objects.iter().find(|o| &o.id == id)
+        self.index.get(id).and_then(|&i| self.objects.get(i))
     }
 }
 
@@ -146,13 +148,12 @@ pub fn load(snapshot: &Snapshot, options: &CatalogOptions) -> Catalog {
         files: snapshot.files.len(),
         ..Default::default()
     };
-    let mut seen: BTreeMap<ObjectId, Location> = BTreeMap::new();
     for file in &snapshot.files {
         for doc in document::parse(file, &mut catalog.problems) {
             let Some(object) = identify(doc, options, &mut catalog.problems) else {
                 continue;
             };
-            if let Some(first) = seen.get(&object.id) {
+            if let Some(first) = catalog.find(&object.id).map(|o| o.location.clone()) {
                 catalog.problems.push(Problem::object(
                     Severity::Error,
                     &object.location,
@@ -163,7 +164,9 @@ pub fn load(snapshot: &Snapshot, options: &CatalogOptions) -> Catalog {
                 ));
                 continue;
             }
-            seen.insert(object.id.clone(), object.location.clone());
+            catalog
+                .index
+                .insert(object.id.clone(), catalog.objects.len());
             catalog.objects.push(object);
         }
     }
