@@ -11,7 +11,7 @@ DEMO_DIR ?= /tmp/serin-demo
 
 ## test: build the control plane if needed, lint, run unit and end-to-end tests
 test: env-build lint
-	$(CARGO) test --all-targets --locked
+	$(CARGO) test --lib --bins --tests --locked
 
 ## lint: formatting and clippy, warnings are errors
 lint: deps
