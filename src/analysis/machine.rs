@@ -805,16 +805,22 @@ impl<'a> Tick<'a> {
         Ok(())
     }
 
+    /// Counts one more analysed iteration of an A/B or blue/green run.
+    fn advance_iteration(&mut self, iterations: i32) {
+        let done = self.status.iterations + 1;
+        self.set_iterations(done);
+        self.event(format!(
+            "Advance {} canary iteration {done}/{iterations}",
+            self.name()
+        ));
+    }
+
     fn run_ab(&mut self) -> Flow {
         let iterations = self.analysis.iterations() as i32;
         if iterations > self.status.iterations {
+            // Only requests matching the A/B rule reach the canary.
             self.effect(Effect::SetRoutes(Routes::new(0, 100, false)));
-            let done = self.status.iterations + 1;
-            self.set_iterations(done);
-            self.event(format!(
-                "Advance {} canary iteration {done}/{iterations}",
-                self.name()
-            ));
+            self.advance_iteration(iterations);
             return Ok(());
         }
         if !self.confirm_promotion()? {
@@ -833,12 +839,7 @@ impl<'a> Tick<'a> {
             if !kubernetes && self.analysis.mirror() && !routes.mirrored {
                 self.effect(Effect::SetRoutes(Routes::new(100, 0, true)));
             }
-            let done = self.status.iterations + 1;
-            self.set_iterations(done);
-            self.event(format!(
-                "Advance {} canary iteration {done}/{iterations}",
-                self.name()
-            ));
+            self.advance_iteration(iterations);
             return Ok(());
         }
         if !self.confirm_promotion()? {
