@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod machine;
+pub mod report;
 
 pub use machine::{
     AnalysisOutcome, Answers, Decision, Effect, HookResult, Question, Readiness, Routes, Step,

@@ -1,9 +1,11 @@
 //! What every end-to-end test needs: the environment, a namespace of its own, a kube client,
 //! polling with a deadline, and a metrics exporter Prometheus scrapes.
 
+mod crds;
 mod env;
 mod exporter;
 
+pub use crds::install_flagger_crds;
 pub use env::{TestEnv, shutdown};
 pub use exporter::Exporter;
 
