@@ -14,5 +14,6 @@ pub mod doctor;
 pub mod metrics;
 pub mod plan;
 pub mod revision;
+pub mod router;
 pub mod source;
 pub mod telemetry;

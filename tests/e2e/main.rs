@@ -8,6 +8,7 @@
 mod deployment;
 mod gateway_api;
 mod prometheus;
+mod router;
 mod support;
 
 use std::future::Future;
@@ -38,6 +39,11 @@ fn main() -> ExitCode {
     serin::crypto::install_default_provider();
     let args = Arguments::from_args();
     let trials = vec![
+        trial(
+            "router_services_and_httproute",
+            router::services_and_httproute,
+        ),
+        trial("router_httproute_shapes", router::httproute_shapes),
         trial(
             "deployment_rolls_out_and_updates",
             deployment::rolls_out_and_updates,
