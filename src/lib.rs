@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod crypto;
 pub mod doctor;
+pub mod gates;
 pub mod metrics;
 pub mod plan;
 pub mod revision;
