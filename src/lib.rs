@@ -18,3 +18,4 @@ pub mod revision;
 pub mod router;
 pub mod source;
 pub mod telemetry;
+pub mod workload;

@@ -10,6 +10,7 @@ mod gateway_api;
 mod prometheus;
 mod router;
 mod support;
+mod workload;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -55,6 +56,18 @@ fn main() -> ExitCode {
         trial(
             "prometheus_success_rate",
             prometheus::success_rate_follows_exporter,
+        ),
+        trial(
+            "workload_deployment_lifecycle",
+            workload::deployment_lifecycle,
+        ),
+        trial(
+            "workload_readiness_fails_past_progress_deadline",
+            workload::readiness_fails_past_progress_deadline,
+        ),
+        trial(
+            "workload_daemonset_lifecycle",
+            workload::daemonset_lifecycle,
         ),
     ];
     let conclusion = libtest_mimic::run(&args, trials);
