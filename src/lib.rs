@@ -6,6 +6,7 @@
 //! grows it one module at a time.
 #![warn(clippy::unwrap_used)]
 
+pub mod analysis;
 pub mod api;
 pub mod catalog;
 pub mod cluster;

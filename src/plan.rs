@@ -215,23 +215,8 @@ fn checks(
     provider: &str,
     head: &Catalog,
 ) -> Vec<Check> {
-    let spec = &entry.canary.spec;
-    let target = spec
-        .target_ref
-        .as_ref()
-        .map(|t| t.name())
-        .unwrap_or_default();
-    let or_target = |r: Option<&str>| r.filter(|s| !s.is_empty()).unwrap_or(target).to_string();
-    let base_ctx = TemplateContext {
-        name: entry.name().to_string(),
-        namespace: entry.namespace().to_string(),
-        target: target.to_string(),
-        service: entry.canary.spec.apex_service_name().to_string(),
-        ingress: or_target(spec.ingress_ref.as_ref().map(|r| r.name())),
-        route: or_target(spec.route_ref.as_ref().map(|r| r.name())),
-        interval: String::new(),
-        variables: Default::default(),
-    };
+    // The catalog has set the Canary's namespace (defaulted where the manifest has none).
+    let base_ctx = TemplateContext::for_canary(&entry.canary);
     analysis
         .metrics()
         .iter()

@@ -18,34 +18,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::api::{
     AlertSeverity, Canary, CanaryAnalysis, CanaryPhase, CanaryStatus, DeploymentStrategy, HookType,
 };
-
-/// Traffic split between primary and canary, as the router reports and sets it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Routes {
-    pub primary: u32,
-    pub canary: u32,
-    pub mirrored: bool,
-}
-
-impl Routes {
-    pub const fn new(primary: u32, canary: u32, mirrored: bool) -> Self {
-        Routes {
-            primary,
-            canary,
-            mirrored,
-        }
-    }
-}
-
-/// Whether a workload has rolled out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Readiness {
-    Ready,
-    /// Still rolling out: wait for the next tick.
-    Waiting(String),
-    /// Will not become ready (e.g. its progress deadline passed): roll back.
-    Failed(String),
-}
+pub use crate::router::Routes;
+pub use crate::workload::Readiness;
 
 /// The result of calling one webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +131,15 @@ pub fn tick(input: &TickInput, answers: &Answers) -> Step {
     match t.run() {
         Ok(()) => Step::Done(Box::new(t.finish())),
         Err(question) => Step::Ask(question),
+    }
+}
+
+/// All traffic on the primary, copied to the canary.
+const fn mirroring() -> Routes {
+    Routes {
+        primary: 100,
+        canary: 0,
+        mirrored: true,
     }
 }
 
@@ -430,7 +413,7 @@ impl<'a> Tick<'a> {
                 "New revision detected! Restarting analysis for {}",
                 self.name()
             ));
-            self.effect(Effect::SetRoutes(Routes::new(100, 0, false)));
+            self.effect(Effect::SetRoutes(Routes::new(100, 0)));
             self.sync_status(CanaryPhase::Progressing, 0, 0, 0);
             return Ok(());
         }
@@ -632,7 +615,7 @@ impl<'a> Tick<'a> {
     }
 
     fn promote_without_analysis(&mut self) {
-        self.effect(Effect::SetRoutes(Routes::new(100, 0, false)));
+        self.effect(Effect::SetRoutes(Routes::new(100, 0)));
         let (target, primary) = self.copy_names();
         self.event(format!("Copying {target} template spec to {primary}"));
         self.effect(Effect::Promote);
@@ -676,13 +659,13 @@ impl<'a> Tick<'a> {
         let step = self.analysis.step_weight_promotion();
         if step == 0 || routes.canary == 0 {
             self.event("Routing all traffic to primary".into());
-            self.effect(Effect::SetRoutes(Routes::new(100, 0, false)));
+            self.effect(Effect::SetRoutes(Routes::new(100, 0)));
             self.set_phase(CanaryPhase::Finalising);
             return;
         }
         let primary = (routes.primary + step).min(100);
         let canary = routes.canary.saturating_sub(step);
-        self.effect(Effect::SetRoutes(Routes::new(primary, canary, false)));
+        self.effect(Effect::SetRoutes(Routes::new(primary, canary)));
         self.event(format!("Advance {} primary weight {primary}", self.name()));
         if primary == 100 {
             self.set_phase(CanaryPhase::Finalising);
@@ -779,15 +762,14 @@ impl<'a> Tick<'a> {
         if routes.canary < self.analysis.max_weight() {
             let new = if self.analysis.mirror() && routes.canary == 0 {
                 if routes.mirrored {
-                    Routes::new(100 - next.min(100), next.min(100), false)
+                    Routes::new(100 - next.min(100), next.min(100))
                 } else {
-                    Routes::new(100, 0, true)
+                    mirroring()
                 }
             } else {
                 Routes::new(
                     routes.primary.saturating_sub(next),
                     (routes.canary + next).min(100),
-                    false,
                 )
             };
             self.effect(Effect::SetRoutes(new));
@@ -819,7 +801,7 @@ impl<'a> Tick<'a> {
         let iterations = self.analysis.iterations() as i32;
         if iterations > self.status.iterations {
             // Only requests matching the A/B rule reach the canary.
-            self.effect(Effect::SetRoutes(Routes::new(0, 100, false)));
+            self.effect(Effect::SetRoutes(Routes::new(0, 100)));
             self.advance_iteration(iterations);
             return Ok(());
         }
@@ -837,7 +819,7 @@ impl<'a> Tick<'a> {
         let kubernetes = self.input.kubernetes_provider;
         if iterations > self.status.iterations {
             if !kubernetes && self.analysis.mirror() && !routes.mirrored {
-                self.effect(Effect::SetRoutes(Routes::new(100, 0, true)));
+                self.effect(Effect::SetRoutes(mirroring()));
             }
             self.advance_iteration(iterations);
             return Ok(());
@@ -852,7 +834,7 @@ impl<'a> Tick<'a> {
                 } else {
                     self.event("Routing all traffic to canary".into());
                 }
-                self.effect(Effect::SetRoutes(Routes::new(0, 100, false)));
+                self.effect(Effect::SetRoutes(Routes::new(0, 100)));
             }
             self.set_iterations(iterations + 1);
             return Ok(());
@@ -880,7 +862,7 @@ impl<'a> Tick<'a> {
                 ),
             );
         }
-        self.effect(Effect::SetRoutes(Routes::new(100, 0, false)));
+        self.effect(Effect::SetRoutes(Routes::new(100, 0)));
         self.warning(format!("Canary failed! Scaling down {}", self.name()));
         self.effect(Effect::ScaleTargetToZero);
         self.sync_status(CanaryPhase::Failed, 0, 0, 0);
@@ -898,7 +880,7 @@ impl<'a> Tick<'a> {
             AlertSeverity::Error,
             format!("Promotion failed, primary not ready: {reason}"),
         );
-        self.effect(Effect::SetRoutes(Routes::new(0, 100, false)));
+        self.effect(Effect::SetRoutes(Routes::new(0, 100)));
         // SyncStatus zeroes what it is not given: failed checks and iterations.
         self.sync_status(CanaryPhase::Failed, 100, 0, 0);
         self.effect(Effect::PostRolloutHooks(CanaryPhase::Failed));

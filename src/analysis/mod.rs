@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod machine;
+pub mod metrics;
 pub mod report;
 
 pub use machine::{

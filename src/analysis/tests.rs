@@ -54,7 +54,7 @@ impl World {
         World {
             canary,
             target: revision("v1"),
-            routes: Routes::new(100, 0, false),
+            routes: Routes::new(100, 0),
             primary_ready: VecDeque::new(),
             canary_ready: Readiness::Ready,
             hooks: BTreeMap::new(),
@@ -272,7 +272,7 @@ fn a_progressive_canary_advances_promotes_and_succeeds() {
             "Promotion completed! Scaling down podinfo.test",
         ]
     );
-    assert_eq!(w.routes, Routes::new(100, 0, false));
+    assert_eq!(w.routes, Routes::new(100, 0));
     assert_eq!(w.promoted.as_deref(), Some("v2"));
     let status = w.canary.status.clone().expect("status");
     assert_eq!(status.last_promoted_spec.as_deref(), Some("v2"));
@@ -333,7 +333,7 @@ fn failed_checks_reach_the_threshold_and_roll_back() {
     assert_eq!(seen, [(Progressing, 10), (Progressing, 10), (Failed, 0)]);
     let status = w.canary.status.clone().expect("status");
     assert_eq!((status.failed_checks, status.canary_weight), (0, 0));
-    assert_eq!(w.routes, Routes::new(100, 0, false));
+    assert_eq!(w.routes, Routes::new(100, 0));
     assert!(
         w.events
             .contains(&"Rolling back podinfo.test failed checks threshold reached 2".to_string())
@@ -366,7 +366,7 @@ fn a_new_revision_mid_analysis_restarts_it() {
     w.target = revision("v3");
     w.tick();
     assert_eq!((w.phase(), w.weight()), (Progressing, 0));
-    assert_eq!(w.routes, Routes::new(100, 0, false));
+    assert_eq!(w.routes, Routes::new(100, 0));
     assert_eq!(
         w.events.last().map(String::as_str),
         Some("New revision detected! Restarting analysis for podinfo.test")
@@ -559,7 +559,14 @@ fn blue_green_with_mirroring_mirrors_first() {
     w.initialized_with_new_revision();
     w.run_until(Progressing, 1);
     w.tick();
-    assert_eq!(w.routes, Routes::new(100, 0, true));
+    assert_eq!(
+        w.routes,
+        Routes {
+            primary: 100,
+            canary: 0,
+            mirrored: true
+        }
+    );
     w.run_until(Promoting, 6);
     assert!(
         w.events
@@ -646,7 +653,7 @@ fn a_primary_that_dies_during_promotion_fails_the_promotion() {
     w.primary_ready = VecDeque::from([Readiness::Failed("podinfo-primary.test not ready: deployment \"podinfo-primary\" exceeded its progress deadline".into())]);
     w.tick();
     assert_eq!((w.phase(), w.weight()), (Failed, 100));
-    assert_eq!(w.routes, Routes::new(0, 100, false));
+    assert_eq!(w.routes, Routes::new(0, 100));
     assert!(
         w.events
             .iter()

@@ -22,6 +22,26 @@ pub struct TemplateContext {
     pub variables: BTreeMap<String, String>,
 }
 
+impl TemplateContext {
+    /// Flagger's template model (§5.3) for `canary`; `interval` and `variables` are per metric.
+    pub fn for_canary(canary: &crate::api::Canary) -> TemplateContext {
+        let spec = &canary.spec;
+        let target = spec.target_name().to_string();
+        let or_target =
+            |r: Option<&str>| r.filter(|s| !s.is_empty()).unwrap_or(&target).to_string();
+        TemplateContext {
+            name: canary.metadata.name.clone().unwrap_or_default(),
+            namespace: canary.metadata.namespace.clone().unwrap_or_default(),
+            service: spec.apex_service_name().to_string(),
+            ingress: or_target(spec.ingress_ref.as_ref().map(|r| r.name())),
+            route: or_target(spec.route_ref.as_ref().map(|r| r.name())),
+            target,
+            interval: String::new(),
+            variables: BTreeMap::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error("template parsing failed: unclosed action starting at byte {0}")]
