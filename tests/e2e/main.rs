@@ -5,8 +5,10 @@
 //! end. Environment start-up is lazy, so `--list` or a filter that matches nothing starts
 //! nothing.
 
+mod canary_status;
 mod deployment;
 mod gateway_api;
+mod metric_checks;
 mod prometheus;
 mod router;
 mod support;
@@ -40,6 +42,14 @@ fn main() -> ExitCode {
     serin::crypto::install_default_provider();
     let args = Arguments::from_args();
     let trials = vec![
+        trial(
+            "metric_checks_builtin_and_template",
+            metric_checks::builtin_and_template_checks,
+        ),
+        trial(
+            "canary_status_and_events",
+            canary_status::status_and_events_reach_the_cluster,
+        ),
         trial(
             "router_services_and_httproute",
             router::services_and_httproute,
