@@ -63,6 +63,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Run the analysis of every Canary in the cluster, as Flagger's controller does.
+    Run(RunArgs),
     /// Print the CustomResourceDefinitions of Serin's flagger.app/v1beta1 API as YAML.
     Crd,
     /// Check that the cluster (and optionally Prometheus) is ready for Serin; exit 1 if not.
@@ -130,4 +132,48 @@ pub struct GitArgs {
     /// Where fetched repositories are cached.
     #[arg(long, env = "SERIN_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    serin::api::parse_go_duration(text).map_err(|e| e.to_string())
+}
+
+/// `serin run`: Flagger's controller flags, under Serin's names.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Kubeconfig to use; default: in-cluster, then $KUBECONFIG, then ~/.kube/config.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Only run canaries of this namespace (Flagger's -namespace).
+    #[arg(long, env = "SERIN_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Provider of canaries that set none (Flagger's -mesh-provider).
+    #[arg(long, env = "SERIN_PROVIDER", default_value = "istio")]
+    pub provider: String,
+    /// Prometheus for builtin checks and inline queries (Flagger's -metrics-server).
+    #[arg(
+        long,
+        env = "SERIN_METRICS_SERVER",
+        default_value = "http://prometheus:9090"
+    )]
+    pub metrics_server: String,
+    /// Where events go when a canary has no `event` webhook (Flagger's -event-webhook).
+    #[arg(long, env = "EVENT_WEBHOOK_URL")]
+    pub event_webhook: Option<String>,
+    /// Shortest analysis interval; Flagger's is 10s, lower values are for tests and demos.
+    #[arg(long, value_parser = duration, default_value = "10s")]
+    pub min_analysis_interval: std::time::Duration,
+    /// How often the set of canaries is re-read (Flagger's -control-loop-interval).
+    #[arg(long, value_parser = duration, default_value = "10s")]
+    pub control_loop_interval: std::time::Duration,
+    /// Labels of which the target's selector must contain one (Flagger's -selector-labels).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "app,name,app.kubernetes.io/name"
+    )]
+    pub selector_labels: Vec<String>,
+    /// Label/annotation prefixes copied to generated objects; `*` for all (Flagger's -include-label-prefix).
+    #[arg(long, value_delimiter = ',')]
+    pub include_label_prefix: Vec<String>,
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serin::catalog::{self, Catalog, CatalogOptions, ConfigOrigin};
 use serin::source::{Snapshot, SnapshotOptions};
 
-use crate::cli::{CatalogArgs, GitArgs, Output, PlanOutput};
+use crate::cli::{CatalogArgs, GitArgs, Output, PlanOutput, RunArgs};
 
 fn catalog_options(args: &CatalogArgs) -> CatalogOptions {
     CatalogOptions {
@@ -244,4 +244,37 @@ pub async fn doctor(
         println!("{failed} of {} checks failed", checks.len());
         Ok(ExitCode::from(1))
     }
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    use serin::analysis::runner::{Runner, RunnerOptions};
+    use serin::analysis::scheduler::Scheduler;
+
+    let client = serin::cluster::connect(args.kubeconfig.as_deref()).await?;
+    let options = RunnerOptions {
+        default_provider: args.provider,
+        metrics_server: Some(args.metrics_server),
+        event_webhook: args.event_webhook,
+        workloads: serin::workload::WorkloadOptions {
+            selector_labels: args.selector_labels,
+            include_label_prefixes: args.include_label_prefix,
+        },
+        instance: std::env::var("POD_NAME").ok(),
+        min_interval: args.min_analysis_interval,
+    };
+    let runner = Runner::new(client.clone(), options)?;
+    tracing::info!(
+        "serin run: analysing canaries{}",
+        args.namespace
+            .as_deref()
+            .map(|n| format!(" in namespace {n}"))
+            .unwrap_or_default()
+    );
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Scheduler::new(client, runner, args.namespace)
+        .run(args.control_loop_interval, stop)
+        .await;
+    Ok(ExitCode::SUCCESS)
 }

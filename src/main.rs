@@ -74,6 +74,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             catalog,
             output,
         } => commands::hash(dir.as_deref(), &catalog, output),
+        Command::Run(args) => commands::run(args).await,
         Command::Crd => commands::crd(),
         Command::Doctor {
             kubeconfig,

@@ -6,6 +6,8 @@ pub mod checks;
 pub mod machine;
 pub mod metrics;
 pub mod report;
+pub mod runner;
+pub mod scheduler;
 
 pub use machine::{
     AnalysisOutcome, Answers, Decision, Effect, HookResult, Question, Readiness, Routes, Step,

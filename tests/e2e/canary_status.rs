@@ -125,7 +125,38 @@ pub async fn status_and_events_reach_the_cluster() -> TestResult {
         return Err(format!("kubectl get canaries printed:\n{table}").into());
     }
 
+    // Distinct messages stay distinct Events; a repeated one becomes a series of its Event.
+    for message in ["first message", "second message", "second message"] {
+        recorder
+            .record(&canary, false, message)
+            .await
+            .context("record event")?;
+    }
     let events = ctx.api::<Event>();
+    let list = events
+        .list(&ListParams::default())
+        .await
+        .context("list events")?;
+    let of = |note: &str| -> Vec<Event> {
+        list.items
+            .iter()
+            .filter(|e| e.note.as_deref() == Some(note))
+            .cloned()
+            .collect()
+    };
+    let (first, second) = (of("first message"), of("second message"));
+    let second_count = second
+        .first()
+        .and_then(|e| e.series.as_ref())
+        .map(|s| s.count);
+    if first.len() != 1 || second.len() != 1 || second_count != Some(2) {
+        return Err(format!(
+            "want one Event per message and a series of 2 for the repeat; got {} / {} (count {second_count:?})",
+            first.len(),
+            second.len()
+        )
+        .into());
+    }
     eventually(
         "the Initialization done! event",
         Duration::from_secs(20),

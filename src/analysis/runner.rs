@@ -1,0 +1,523 @@
+//! One analysis tick of one canary against the cluster: bootstrap what the canary needs, then
+//! let the pure state machine decide — answering its questions with real I/O — and carry out
+//! its effects in order, writing the status last (flagger-behaviour.md §2.2).
+
+use kube::{Api, Client};
+
+use super::machine::{
+    AnalysisOutcome, Answers, Decision, Effect, HookResult, Question, Readiness, Step,
+    TargetRevision, TickInput, tick,
+};
+use super::metrics::MetricAnalyzer;
+use super::report::{EventRecorder, write_status};
+use crate::api::{Canary, CanaryPhase, CanaryStatus, HookType};
+use crate::gates::{EventType, HookRun, WebhookClient};
+use crate::revision::{ConfigContent, ConfigKind, Revision, RevisionInput, config_refs};
+use crate::router::{
+    GatewayApiRouter, GatewayApiVersion, KubernetesRouter, NopRouter, Router, RouterError, Routes,
+    ServiceSelector,
+};
+use crate::workload::{WorkloadOptions, Workloads};
+
+/// How the runner behaves where a canary does not say.
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// Flagger's `-mesh-provider`: the provider of canaries that set none.
+    pub default_provider: String,
+    /// Flagger's `-metrics-server`.
+    pub metrics_server: Option<String>,
+    /// Flagger's `-event-webhook`: where events go when a canary has no `event` webhook.
+    pub event_webhook: Option<String>,
+    pub workloads: WorkloadOptions,
+    /// Tells replicas of Serin apart in Events.
+    pub instance: Option<String>,
+    /// The shortest analysis interval (Flagger's is 10 s; tests and demos may go lower).
+    pub min_interval: std::time::Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("cannot read Canary {canary}")]
+    Get {
+        canary: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error(transparent)]
+    Report(#[from] super::report::ReportError),
+    #[error("cannot build the webhook client: {0}")]
+    Webhooks(String),
+}
+
+/// The routers Serin has today, chosen by the canary's provider.
+enum MeshRouter {
+    GatewayApi(GatewayApiRouter),
+    Kubernetes(NopRouter),
+}
+
+impl MeshRouter {
+    async fn reconcile(&self, canary: &Canary) -> Result<(), RouterError> {
+        match self {
+            MeshRouter::GatewayApi(r) => r.reconcile(canary).await,
+            MeshRouter::Kubernetes(r) => r.reconcile(canary).await,
+        }
+    }
+
+    async fn set_routes(
+        &self,
+        canary: &Canary,
+        routes: Routes,
+        status: &mut CanaryStatus,
+    ) -> Result<(), RouterError> {
+        match self {
+            MeshRouter::GatewayApi(r) => r.set_routes(canary, routes, status).await,
+            MeshRouter::Kubernetes(r) => r.set_routes(canary, routes, status).await,
+        }
+    }
+
+    async fn get_routes(&self, canary: &Canary) -> Result<Routes, RouterError> {
+        match self {
+            MeshRouter::GatewayApi(r) => r.get_routes(canary).await,
+            MeshRouter::Kubernetes(r) => r.get_routes(canary).await,
+        }
+    }
+}
+
+/// Runs ticks of canaries in one cluster.
+pub struct Runner {
+    client: Client,
+    options: RunnerOptions,
+    workloads: Workloads,
+    services: KubernetesRouter,
+    hooks: WebhookClient,
+    metrics: MetricAnalyzer,
+    events: EventRecorder,
+}
+
+/// What one tick did, for logs and tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickReport {
+    /// When to tick again: the canary's analysis interval.
+    pub interval: std::time::Duration,
+    pub phase: CanaryPhase,
+    pub canary_weight: i32,
+    /// The event messages of the tick, in order.
+    pub events: Vec<String>,
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
+    }
+    out
+}
+
+impl Runner {
+    pub fn new(client: Client, options: RunnerOptions) -> Result<Self, RunnerError> {
+        Ok(Runner {
+            workloads: Workloads::new(client.clone(), options.workloads.clone()),
+            services: KubernetesRouter::new(client.clone()),
+            hooks: WebhookClient::new().map_err(|e| RunnerError::Webhooks(e.to_string()))?,
+            metrics: MetricAnalyzer::new(
+                client.clone(),
+                options.metrics_server.clone(),
+                options.default_provider.clone(),
+            ),
+            events: EventRecorder::new(client.clone(), options.instance.clone()),
+            client,
+            options,
+        })
+    }
+
+    fn provider(&self, canary: &Canary) -> String {
+        canary
+            .spec
+            .provider
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| self.options.default_provider.clone())
+    }
+
+    fn router(&self, provider: &str) -> Option<MeshRouter> {
+        if provider == "kubernetes" {
+            return Some(MeshRouter::Kubernetes(NopRouter));
+        }
+        GatewayApiVersion::from_provider(provider)
+            .map(|v| MeshRouter::GatewayApi(GatewayApiRouter::new(self.client.clone(), v)))
+    }
+
+    /// One tick of the canary `namespace/name`; `None` if it no longer exists.
+    pub async fn tick(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<TickReport>, RunnerError> {
+        let api = Api::<Canary>::namespaced(self.client.clone(), namespace);
+        let canary = api.get_opt(name).await.map_err(|source| RunnerError::Get {
+            canary: format!("{namespace}/{name}"),
+            source: Box::new(source),
+        })?;
+        let Some(canary) = canary else {
+            return Ok(None);
+        };
+        let mut events = Vec::new();
+        let status = canary.status.clone().unwrap_or_default();
+        let interval = canary.spec.analysis().map_or(
+            self.options
+                .min_interval
+                .max(std::time::Duration::from_secs(60)),
+            |a| a.interval_with_minimum(self.options.min_interval),
+        );
+        let unchanged = |events| TickReport {
+            interval,
+            phase: status.phase,
+            canary_weight: status.canary_weight,
+            events,
+        };
+        let (router, target) = match self.prepare(&canary).await {
+            Ok(prepared) => prepared,
+            Err(message) => {
+                self.event(&canary, true, &message, &mut events).await;
+                return Ok(Some(unchanged(events)));
+            }
+        };
+        let decision = self.decide(&canary, &router, &target).await;
+        let mut new_status = decision.status.clone();
+        if !self
+            .carry_out(&canary, &router, &decision, &mut new_status, &mut events)
+            .await
+        {
+            return Ok(Some(unchanged(events)));
+        }
+        if decision.status_changed || new_status != decision.status {
+            write_status(&self.client, &canary, &new_status).await?;
+        }
+        Ok(Some(TickReport {
+            interval,
+            phase: new_status.phase,
+            canary_weight: new_status.canary_weight,
+            events,
+        }))
+    }
+
+    /// Bootstrap (§2.2 steps 3–13, idempotent): Services, primary, autoscaler, routes; and the
+    /// target's current revision. `Err` is a message for a Warning event.
+    async fn prepare(&self, canary: &Canary) -> Result<(MeshRouter, TargetRevision), String> {
+        let provider = self.provider(canary);
+        let router = self.router(&provider).ok_or_else(|| {
+            format!("provider {provider} is not yet supported by Serin (use gatewayapi:v1, gatewayapi:v1beta1 or kubernetes)")
+        })?;
+        if canary.spec.suspended() {
+            // The machine records the skip; nothing may change while suspended.
+            return Ok((router, TargetRevision::default()));
+        }
+        let metadata = self
+            .workloads
+            .metadata(canary)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let selector = ServiceSelector {
+            label: metadata.selector.key.clone(),
+            value: metadata.selector.value.clone(),
+            ports: metadata.ports.clone(),
+        };
+        self.services
+            .initialize(canary, &selector)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        self.workloads
+            .ensure_primary(canary)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        if canary.spec.autoscaler_ref.is_some() {
+            self.workloads
+                .ensure_primary_autoscaler(canary)
+                .await
+                .map_err(|e| error_chain(&e))?;
+        }
+        self.services
+            .reconcile(canary, &selector)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        router
+            .reconcile(canary)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let target = self.target_revision(canary).await?;
+        Ok((router, target))
+    }
+
+    /// The hash of the target's pod template as the cluster holds it, and its configs.
+    async fn target_revision(&self, canary: &Canary) -> Result<TargetRevision, String> {
+        let namespace = canary.metadata.namespace.as_deref().unwrap_or_default();
+        let name = canary.spec.target_name();
+        let template = match canary.spec.target_ref.as_ref().map(|t| t.kind()) {
+            Some("DaemonSet") => Api::<k8s_openapi::api::apps::v1::DaemonSet>::namespaced(
+                self.client.clone(),
+                namespace,
+            )
+            .get(name)
+            .await
+            .map(|d| d.spec.map(|s| s.template)),
+            _ => Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(
+                self.client.clone(),
+                namespace,
+            )
+            .get(name)
+            .await
+            .map(|d| d.spec.map(|s| s.template)),
+        }
+        .map_err(|e| format!("{name}.{namespace} get query error: {}", error_chain(&e)))?
+        .unwrap_or_default();
+        let mut input = RevisionInput {
+            template,
+            configs: Default::default(),
+        };
+        for used in config_refs(&input.template) {
+            let r = &used.config;
+            let content = match r.kind {
+                ConfigKind::ConfigMap => Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
+                    self.client.clone(),
+                    namespace,
+                )
+                .get_opt(&r.name)
+                .await
+                .map(|c| c.map(|c| ConfigContent::of_config_map(&c))),
+                ConfigKind::Secret => Api::<k8s_openapi::api::core::v1::Secret>::namespaced(
+                    self.client.clone(),
+                    namespace,
+                )
+                .get_opt(&r.name)
+                .await
+                .map(|s| s.map(|s| ConfigContent::of_secret(&s))),
+            }
+            .map_err(|e| {
+                format!(
+                    "{} {}.{namespace} get query error: {}",
+                    r.kind.to_string().to_lowercase(),
+                    r.name,
+                    error_chain(&e)
+                )
+            })?;
+            match content {
+                Some(Some(c)) => {
+                    input.configs.insert(r.clone(), c);
+                }
+                // Tracking disabled or an untracked Secret type.
+                Some(None) => {}
+                None if used.optional => {}
+                None => {
+                    return Err(format!(
+                        "{} {}.{namespace} get query error: not found",
+                        r.kind.to_string().to_lowercase(),
+                        r.name
+                    ));
+                }
+            }
+        }
+        let revision = Revision::of(&input);
+        Ok(TargetRevision {
+            hash: revision.template_hash,
+            tracked_configs: revision.tracked_configs,
+        })
+    }
+
+    /// Replays the state machine, answering each question with real I/O.
+    async fn decide(
+        &self,
+        canary: &Canary,
+        router: &MeshRouter,
+        target: &TargetRevision,
+    ) -> Decision {
+        let kubernetes_provider = self.provider(canary) == "kubernetes";
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::now(),
+        );
+        let mut answers = Answers::default();
+        loop {
+            let input = TickInput {
+                canary,
+                target,
+                kubernetes_provider,
+                now: now.clone(),
+            };
+            match tick(&input, &answers) {
+                Step::Done(decision) => return *decision,
+                Step::Ask(question) => self.answer(canary, router, question, &mut answers).await,
+            }
+        }
+    }
+
+    async fn answer(
+        &self,
+        canary: &Canary,
+        router: &MeshRouter,
+        question: Question,
+        answers: &mut Answers,
+    ) {
+        let readiness = |r: Result<Readiness, crate::workload::WorkloadError>| {
+            r.unwrap_or_else(|e| Readiness::Waiting(error_chain(&e)))
+        };
+        match question {
+            Question::PrimaryReady => {
+                answers.primary_ready =
+                    Some(readiness(self.workloads.primary_readiness(canary).await));
+            }
+            Question::CanaryReady => {
+                answers.canary_ready =
+                    Some(readiness(self.workloads.target_readiness(canary).await));
+            }
+            Question::Routes => {
+                answers.routes = Some(router.get_routes(canary).await.map_err(|e| error_chain(&e)));
+            }
+            Question::Hooks(kind, phase) => {
+                let run = self.hooks.run_hooks(canary, kind, phase).await;
+                answers.hooks.push((kind, hook_results(canary, &run)));
+            }
+            Question::Analysis => {
+                let rollout = self
+                    .hooks
+                    .run_hooks(canary, HookType::Rollout, CanaryPhase::Progressing)
+                    .await;
+                let outcome = if let Some(failed) = rollout.failed().next() {
+                    AnalysisOutcome::Failed(vec![format!(
+                        "Halt {} advancement external check {} failed {}",
+                        canary.dotted_name(),
+                        failed.name,
+                        failed.outcome.reason().unwrap_or_default()
+                    )])
+                } else {
+                    match self.metrics.analyse(canary).await {
+                        Ok(_) => AnalysisOutcome::Passed,
+                        Err(message) => AnalysisOutcome::Failed(vec![message]),
+                    }
+                };
+                answers.analysis = Some(outcome);
+            }
+        }
+    }
+
+    /// Executes the effects in order; `false` if one failed (the status is then not written,
+    /// and the next tick decides again from what the cluster shows).
+    async fn carry_out(
+        &self,
+        canary: &Canary,
+        router: &MeshRouter,
+        decision: &Decision,
+        status: &mut CanaryStatus,
+        events: &mut Vec<String>,
+    ) -> bool {
+        for effect in &decision.effects {
+            let result = match effect {
+                Effect::SetRoutes(routes) => router
+                    .set_routes(canary, *routes, status)
+                    .await
+                    .map_err(|e| error_chain(&e)),
+                Effect::Promote => self
+                    .workloads
+                    .promote(canary)
+                    .await
+                    .map_err(|e| error_chain(&e)),
+                Effect::ScaleTargetToZero => self
+                    .workloads
+                    .scale_to_zero(canary)
+                    .await
+                    .map_err(|e| error_chain(&e)),
+                Effect::ScaleTargetFromZero => self
+                    .workloads
+                    .scale_from_zero(canary)
+                    .await
+                    .map_err(|e| error_chain(&e)),
+                Effect::SyncPrimaryAutoscaler if canary.spec.autoscaler_ref.is_some() => self
+                    .workloads
+                    .update_primary_autoscaler(canary)
+                    .await
+                    .map_err(|e| error_chain(&e)),
+                Effect::SyncPrimaryAutoscaler => Ok(()),
+                Effect::PostRolloutHooks(phase) => {
+                    let run = self
+                        .hooks
+                        .run_hooks(canary, HookType::PostRollout, *phase)
+                        .await;
+                    for call in &run.calls {
+                        match call.outcome.reason() {
+                            None => {
+                                let m = format!("Post-rollout check {} passed", call.name);
+                                self.event(canary, false, &m, events).await;
+                            }
+                            Some(reason) => {
+                                let m = format!("Post-rollout hook {} failed {reason}", call.name);
+                                self.event(canary, true, &m, events).await;
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+                Effect::Event { warning, message } => {
+                    self.event(canary, *warning, message, events).await;
+                    Ok(())
+                }
+                Effect::Alert { severity, message } => {
+                    // Alert providers arrive with their own issue; until then alerts are logs.
+                    tracing::info!(canary = %canary.dotted_name(), severity = severity.as_str(), "{message}");
+                    Ok(())
+                }
+            };
+            if let Err(message) = result {
+                self.event(canary, true, &message, events).await;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A Kubernetes Event, the same text to the canary's event webhooks, and a log line.
+    async fn event(&self, canary: &Canary, warning: bool, message: &str, events: &mut Vec<String>) {
+        events.push(message.to_string());
+        if warning {
+            tracing::warn!(canary = %canary.dotted_name(), "{message}");
+        } else {
+            tracing::info!(canary = %canary.dotted_name(), "{message}");
+        }
+        if let Err(e) = self.events.record(canary, warning, message).await {
+            tracing::warn!(canary = %canary.dotted_name(), "{}", error_chain(&e));
+        }
+        let kind = if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        self.hooks
+            .send_event(canary, kind, message, self.options.event_webhook.as_deref())
+            .await;
+    }
+}
+
+/// The machine's view of a hook run, with each hook's `muteAlert`.
+fn hook_results(canary: &Canary, run: &HookRun) -> Vec<HookResult> {
+    let webhooks = canary
+        .spec
+        .analysis()
+        .map(|a| a.webhooks().to_vec())
+        .unwrap_or_default();
+    run.calls
+        .iter()
+        .map(|call| HookResult {
+            name: call.name.clone(),
+            outcome: match call.outcome.reason() {
+                None => Ok(()),
+                Some(reason) => Err(reason.to_string()),
+            },
+            mute_alert: webhooks
+                .iter()
+                .any(|w| w.name() == call.name && w.mute_alert()),
+        })
+        .collect()
+}

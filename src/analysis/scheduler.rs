@@ -1,0 +1,98 @@
+//! Ticks every canary of the cluster at its own analysis interval (Flagger's per-canary jobs,
+//! §2.1): one task per canary, started when the canary appears, ended when it is gone.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::ListParams;
+use kube::{Api, Client};
+use tokio::task::JoinHandle;
+
+use super::runner::Runner;
+use crate::api::Canary;
+
+/// How often the set of canaries is re-read (Flagger's `-control-loop-interval`).
+pub const DEFAULT_CONTROL_LOOP_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Keeps one ticking task per canary.
+pub struct Scheduler {
+    client: Client,
+    runner: Arc<Runner>,
+    /// Only canaries of this namespace, when set (Flagger's `-namespace`).
+    namespace: Option<String>,
+    tasks: BTreeMap<(String, String), JoinHandle<()>>,
+}
+
+impl Scheduler {
+    pub fn new(client: Client, runner: Runner, namespace: Option<String>) -> Self {
+        Scheduler {
+            client,
+            runner: Arc::new(runner),
+            namespace,
+            tasks: BTreeMap::new(),
+        }
+    }
+
+    /// Starts tasks for new canaries and forgets finished ones; returns how many run.
+    pub async fn sync(&mut self) -> Result<usize, kube::Error> {
+        let api: Api<Canary> = match &self.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let canaries = api.list(&ListParams::default()).await?;
+        self.tasks.retain(|_, task| !task.is_finished());
+        for canary in canaries.items {
+            let key = (
+                canary.metadata.namespace.clone().unwrap_or_default(),
+                canary.metadata.name.clone().unwrap_or_default(),
+            );
+            if self.tasks.contains_key(&key) {
+                continue;
+            }
+            let runner = self.runner.clone();
+            let (ns, name) = key.clone();
+            self.tasks
+                .insert(key, tokio::spawn(run_canary(runner, ns, name)));
+        }
+        Ok(self.tasks.len())
+    }
+
+    /// Re-reads the canaries every `every` until `stop` resolves.
+    pub async fn run(mut self, every: Duration, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            if let Err(e) = self.sync().await {
+                tracing::warn!("cannot list canaries: {e}");
+            }
+            tokio::select! {
+                () = &mut stop => break,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+        for task in self.tasks.values() {
+            task.abort();
+        }
+    }
+}
+
+/// Ticks one canary immediately and then at its interval, until it is deleted.
+async fn run_canary(runner: Arc<Runner>, namespace: String, name: String) {
+    loop {
+        let interval = match runner.tick(&namespace, &name).await {
+            Ok(Some(report)) => {
+                tracing::debug!(canary = %format!("{name}.{namespace}"), phase = report.phase.as_str(), weight = report.canary_weight, "tick");
+                report.interval
+            }
+            Ok(None) => {
+                tracing::info!("Deleting {name}.{namespace} from cache");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(canary = %format!("{name}.{namespace}"), "tick failed: {e}");
+                DEFAULT_CONTROL_LOOP_INTERVAL
+            }
+        };
+        tokio::time::sleep(interval).await;
+    }
+}
