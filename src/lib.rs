@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod plan;
 pub mod revision;
 pub mod router;
+pub mod simulator;
 pub mod source;
 pub mod telemetry;
 pub mod workload;

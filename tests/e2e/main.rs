@@ -11,6 +11,7 @@ mod gateway_api;
 mod metric_checks;
 mod prometheus;
 mod router;
+mod simulator;
 mod support;
 mod workload;
 
@@ -45,6 +46,10 @@ fn main() -> ExitCode {
         trial(
             "metric_checks_builtin_and_template",
             metric_checks::builtin_and_template_checks,
+        ),
+        trial(
+            "simulator_splits_traffic_and_accepts_routes",
+            simulator::splits_traffic_and_accepts_routes,
         ),
         trial(
             "canary_status_and_events",
