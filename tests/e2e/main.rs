@@ -10,6 +10,7 @@ mod deployment;
 mod gateway_api;
 mod metric_checks;
 mod prometheus;
+mod rollout;
 mod router;
 mod simulator;
 mod support;
@@ -41,8 +42,14 @@ where
 
 fn main() -> ExitCode {
     serin::crypto::install_default_provider();
+    // Quiet unless RUST_LOG asks, e.g. RUST_LOG=serin=debug to follow the runner.
+    serin::telemetry::init("off");
     let args = Arguments::from_args();
     let trials = vec![
+        trial(
+            "rollout_gateway_api_canary_promotes_then_rolls_back",
+            rollout::gateway_api_canary_promotes_then_rolls_back,
+        ),
         trial(
             "metric_checks_builtin_and_template",
             metric_checks::builtin_and_template_checks,
