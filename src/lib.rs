@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod api;
+pub mod apply;
 pub mod catalog;
 pub mod cluster;
 pub mod crypto;

@@ -5,6 +5,7 @@
 //! end. Environment start-up is lazy, so `--list` or a filter that matches nothing starts
 //! nothing.
 
+mod apply;
 mod canary_status;
 mod deployment;
 mod gateway_api;
@@ -46,6 +47,10 @@ fn main() -> ExitCode {
     serin::telemetry::init("off");
     let args = Arguments::from_args();
     let trials = vec![
+        trial(
+            "apply_owns_replicas_and_prunes",
+            apply::applies_owns_replicas_and_prunes,
+        ),
         trial(
             "rollout_gateway_api_canary_promotes_then_rolls_back",
             rollout::gateway_api_canary_promotes_then_rolls_back,
