@@ -13,6 +13,7 @@ mod metric_checks;
 mod prometheus;
 mod rollout;
 mod router;
+mod scenarios;
 mod simulator;
 mod support;
 mod workload;
@@ -47,6 +48,18 @@ fn main() -> ExitCode {
     serin::telemetry::init("off");
     let args = Arguments::from_args();
     let trials = vec![
+        trial(
+            "scenario_gates_hold_halt_and_abort",
+            scenarios::gates_hold_halt_and_abort,
+        ),
+        trial(
+            "scenario_configmap_change_and_restart",
+            scenarios::configmap_change_and_restart,
+        ),
+        trial(
+            "scenario_ab_testing_with_the_guides_matches",
+            scenarios::ab_testing_with_the_guides_matches,
+        ),
         trial(
             "apply_owns_replicas_and_prunes",
             apply::applies_owns_replicas_and_prunes,

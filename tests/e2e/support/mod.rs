@@ -4,6 +4,7 @@
 mod crds;
 mod env;
 mod exporter;
+pub mod rig;
 
 pub use crds::install_flagger_crds;
 pub use env::{TestEnv, shutdown};

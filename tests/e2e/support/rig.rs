@@ -1,0 +1,265 @@
+//! A canary rig: Serin's scheduler and runner, the mesh simulator scraped by Prometheus, a
+//! webhook server whose answers the test sets, the podinfo Deployment and the guide's
+//! MetricTemplates — everything a rollout scenario needs, in the test's namespace.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use libtest_mimic::Failed;
+use serin::analysis::runner::{Runner, RunnerOptions};
+use serin::analysis::scheduler::Scheduler;
+use serin::api::{Canary, CanaryPhase, MetricTemplate};
+
+use super::{Context, TestCtx, eventually, install_flagger_crds};
+
+pub const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+  labels:
+    app: podinfo
+spec:
+  replicas: 2
+  progressDeadlineSeconds: 60
+  selector:
+    matchLabels:
+      app: podinfo
+  template:
+    metadata:
+      labels:
+        app: podinfo
+      annotations:
+        sim.serin.dev/error-rate: "0"
+        sim.serin.dev/latency-ms: "40"
+    spec:
+      containers:
+        - name: podinfod
+          image: ghcr.io/stefanprodan/podinfo:6.0.0
+          ports:
+            - name: http
+              containerPort: 9898
+          envFrom:
+            - configMapRef:
+                name: podinfo-config
+                optional: true
+"#;
+
+type Answers = Arc<Mutex<HashMap<String, u16>>>;
+
+async fn answer(State(answers): State<Answers>, Path(name): Path<String>) -> StatusCode {
+    let code = answers
+        .lock()
+        .map(|a| a.get(&name).copied().unwrap_or(200))
+        .unwrap_or(500);
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+pub struct Rig {
+    pub ctx: TestCtx,
+    answers: Answers,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Rig {
+    /// Starts everything; `canary` gets the namespace and the hook base URL
+    /// (`http://127.0.0.1:PORT/`, a hook named N answers at `<base>N`).
+    pub async fn start(
+        test: &str,
+        extra: &[&str],
+        canary: impl FnOnce(&str, &str) -> String,
+    ) -> Result<Rig, Failed> {
+        let ctx = TestCtx::new(test).await?;
+        install_flagger_crds(&ctx.client).await?;
+        let ns = ctx.namespace.clone();
+        let pp = PostParams::default();
+
+        let answers: Answers = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("bind")?;
+        let hook_base = format!("http://{}/", listener.local_addr().context("addr")?);
+        let app = Router::new()
+            .route("/{name}", post(answer))
+            .with_state(answers.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+
+        let deployment: Deployment = serde_saphyr::from_str(DEPLOYMENT).context("deployment")?;
+        ctx.api::<Deployment>()
+            .create(&pp, &deployment)
+            .await
+            .context("create deployment")?;
+        for yaml in extra {
+            let object: serde_json::Value = serde_saphyr::from_str(yaml).context("extra object")?;
+            let kind = object["kind"].as_str().unwrap_or_default().to_string();
+            match kind.as_str() {
+                "ConfigMap" => {
+                    let cm = serde_json::from_value(object).context("configmap")?;
+                    ctx.api::<k8s_openapi::api::core::v1::ConfigMap>()
+                        .create(&pp, &cm)
+                        .await
+                        .context("create configmap")?;
+                }
+                other => return Err(format!("the rig cannot create {other}").into()),
+            }
+        }
+        let templates = include_str!("../../../examples/podinfo/metric-templates.yaml")
+            .replace(
+                "http://prometheus.istio-system:9090",
+                &ctx.env.prometheus_url,
+            )
+            .replace("namespace: flagger-system", &format!("namespace: {ns}"));
+        let templates: Vec<MetricTemplate> =
+            serde_saphyr::from_multiple(&templates).context("templates")?;
+        for t in &templates {
+            ctx.api::<MetricTemplate>()
+                .create(&pp, t)
+                .await
+                .context("create template")?;
+        }
+        let mut canary: Canary =
+            serde_saphyr::from_str(&canary(&ns, &hook_base)).context("parse canary")?;
+        canary.metadata.namespace = Some(ns.clone());
+        ctx.api::<Canary>()
+            .create(&pp, &canary)
+            .await
+            .context("create canary")?;
+
+        let sim = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("bind")?;
+        let sim_addr = sim.local_addr().context("addr")?;
+        let sim_config = serin::simulator::SimulatorConfig {
+            namespaces: vec![ns.clone()],
+            ..Default::default()
+        };
+        let sim_client = ctx.client.clone();
+        tokio::spawn(async move {
+            let _ = serin::simulator::run(sim_client, sim_config, sim).await;
+        });
+        // The guard would remove the target on drop; the rig lives as long as the test.
+        std::mem::forget(ctx.env.add_scrape_target(&format!("{ns}-mesh"), sim_addr)?);
+
+        let options = RunnerOptions {
+            default_provider: "istio".into(),
+            metrics_server: Some(ctx.env.prometheus_url.clone()),
+            event_webhook: None,
+            workloads: Default::default(),
+            instance: None,
+            min_interval: Duration::from_secs(1),
+        };
+        let runner = Runner::new(ctx.client.clone(), options).context("runner")?;
+        let scheduler = Scheduler::new(ctx.client.clone(), runner, Some(ns));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(scheduler.run(Duration::from_secs(1), async move {
+            let _ = stopped.await;
+        }));
+        Ok(Rig {
+            ctx,
+            answers,
+            stop: Some(stop),
+        })
+    }
+
+    /// Makes the hook `name` answer `status` from now on (200 when never set).
+    pub fn answer(&self, name: &str, status: u16) {
+        if let Ok(mut a) = self.answers.lock() {
+            a.insert(name.to_string(), status);
+        }
+    }
+
+    pub async fn phase(&self) -> Result<(CanaryPhase, i32, i32), Failed> {
+        let c = self
+            .ctx
+            .api::<Canary>()
+            .get("podinfo")
+            .await
+            .context("get canary")?;
+        let s = c.status.unwrap_or_default();
+        Ok((s.phase, s.canary_weight, s.failed_checks))
+    }
+
+    pub async fn wait_phase(&self, want: CanaryPhase, timeout: Duration) -> Result<(), Failed> {
+        eventually(&format!("phase {want:?}"), timeout, || async {
+            let seen = self.phase().await?;
+            Ok(if seen.0 == want { Ok(()) } else { Err(seen) })
+        })
+        .await
+    }
+
+    /// Serin's events, in order.
+    pub async fn events(&self) -> Result<Vec<String>, Failed> {
+        let mut list = self
+            .ctx
+            .api::<Event>()
+            .list(&ListParams::default())
+            .await
+            .context("list events")?
+            .items;
+        list.retain(|e| e.reporting_controller.as_deref() == Some("serin"));
+        list.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
+        Ok(list.into_iter().filter_map(|e| e.note).collect())
+    }
+
+    pub async fn wait_event(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Result<(), Failed> {
+        eventually(what, timeout, || async {
+            let events = self.events().await?;
+            Ok(if events.iter().any(|e| pred(e)) {
+                Ok(())
+            } else {
+                Err(events)
+            })
+        })
+        .await
+    }
+
+    /// Changes the target's image and its simulated error rate: a new revision.
+    pub async fn set_image(&self, image: &str, error_rate: &str) -> Result<(), Failed> {
+        let patch = serde_json::json!({
+            "spec": { "template": {
+                "metadata": { "annotations": { "sim.serin.dev/error-rate": error_rate } },
+                "spec": { "containers": [{ "name": "podinfod", "image": image }] }
+            } }
+        });
+        self.ctx
+            .api::<Deployment>()
+            .patch("podinfo", &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+            .context("update the target")?;
+        Ok(())
+    }
+
+    pub async fn image_of(&self, name: &str) -> Result<Option<String>, Failed> {
+        let d = self
+            .ctx
+            .api::<Deployment>()
+            .get(name)
+            .await
+            .context("get deployment")?;
+        Ok(d.spec
+            .and_then(|s| s.template.spec)
+            .and_then(|s| s.containers.first().and_then(|c| c.image.clone())))
+    }
+
+    pub async fn finish(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.ctx.finish().await;
+    }
+}
