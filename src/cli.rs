@@ -176,4 +176,25 @@ pub struct RunArgs {
     /// Label/annotation prefixes copied to generated objects; `*` for all (Flagger's -include-label-prefix).
     #[arg(long, value_delimiter = ',')]
     pub include_label_prefix: Vec<String>,
+    /// A directory of manifests to apply every control loop (workloads, configs, Canaries,
+    /// MetricTemplates, AlertProviders); without it Serin only analyses what is in the cluster.
+    #[arg(long, env = "SERIN_SOURCE")]
+    pub source: Option<PathBuf>,
+    /// Subdirectory of --source that holds the manifests.
+    #[arg(long, default_value = "")]
+    pub path: String,
+    /// Names the set of objects applied from --source (their `serin.dev/inventory` label);
+    /// objects of this inventory that leave the source are deleted.
+    #[arg(long, env = "SERIN_INVENTORY", default_value = "serin")]
+    pub inventory: String,
+    /// Namespace of the inventory ConfigMap.
+    #[arg(
+        long,
+        env = "SERIN_INVENTORY_NAMESPACE",
+        default_value = "serin-system"
+    )]
+    pub inventory_namespace: String,
+    /// Namespace of manifests in --source that name none.
+    #[arg(long, env = "SERIN_DEFAULT_NAMESPACE", default_value = "default")]
+    pub default_namespace: String,
 }

@@ -20,5 +20,6 @@ pub mod revision;
 pub mod router;
 pub mod simulator;
 pub mod source;
+pub mod sync;
 pub mod telemetry;
 pub mod workload;

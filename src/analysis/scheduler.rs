@@ -58,6 +58,13 @@ impl Scheduler {
         Ok(self.tasks.len())
     }
 
+    /// Stops every canary's task.
+    pub fn shutdown(self) {
+        for task in self.tasks.values() {
+            task.abort();
+        }
+    }
+
     /// Re-reads the canaries every `every` until `stop` resolves.
     pub async fn run(mut self, every: Duration, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
@@ -70,9 +77,7 @@ impl Scheduler {
                 () = tokio::time::sleep(every) => {}
             }
         }
-        for task in self.tasks.values() {
-            task.abort();
-        }
+        self.shutdown();
     }
 }
 

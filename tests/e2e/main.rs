@@ -14,6 +14,7 @@ mod prometheus;
 mod rollout;
 mod router;
 mod scenarios;
+mod serin_run;
 mod simulator;
 mod support;
 mod workload;
@@ -48,6 +49,10 @@ fn main() -> ExitCode {
     serin::telemetry::init("off");
     let args = Arguments::from_args();
     let trials = vec![
+        trial(
+            "serin_run_applies_the_config_repo_and_rolls_out",
+            serin_run::applies_the_config_repo_and_rolls_out,
+        ),
         trial(
             "scenario_gates_hold_halt_and_abort",
             scenarios::gates_hold_halt_and_abort,
