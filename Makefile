@@ -38,22 +38,16 @@ unit:
 e2e: env-build
 	$(CARGO) test --test e2e --locked
 
-## bench: catalog throughput on a generated 5,000-manifest repository (release build)
-bench:
+## bench: catalog throughput on a generated 5,000-manifest repository, and CPU per analysis
+## tick with 100 canaries on the local control plane (release build; needs env-build)
+bench: env-build
 	$(CARGO) bench --locked --bench catalog
+	$(CARGO) bench --locked --bench analysis_tick
 
-## demo: start the local control plane and Prometheus, and check them with `serin doctor`
+## demo: a real rollout of examples/podinfo on the local control plane (keeps running)
 demo: env-build
-	$(CARGO) build --locked
-	SERIN_TESTENV_DIR=$(DEMO_DIR) tests/env/up
-	@source <(SERIN_TESTENV_DIR=$(DEMO_DIR) tests/env/env) && \
-	  echo && echo '$$ serin doctor' && \
-	  target/debug/serin doctor --kubeconfig "$$KUBECONFIG" --prometheus-url "$$SERIN_PROMETHEUS_URL" && \
-	  echo && echo '$$ kubectl get nodes' && "$$SERIN_KUBECTL" --kubeconfig "$$KUBECONFIG" get nodes -o wide && \
-	  echo && echo "The environment keeps running. Use it with:" && \
-	  echo "  source <(SERIN_TESTENV_DIR=$(DEMO_DIR) tests/env/env)" && \
-	  echo "  \$$SERIN_KUBECTL get pods -A" && \
-	  echo "Stop it with: make demo-down"
+	$(CARGO) build --locked --bins
+	SERIN_TESTENV_DIR=$(DEMO_DIR) examples/demo/run
 
 demo-down:
-	SERIN_TESTENV_DIR=$(DEMO_DIR) tests/env/down
+	SERIN_TESTENV_DIR=$(DEMO_DIR) examples/demo/stop
