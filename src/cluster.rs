@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+/// The field manager of everything Serin writes with server-side apply, and the reporting
+/// controller of its Events: one name, so `kubectl get --show-managed-fields` shows one owner.
+pub const FIELD_MANAGER: &str = "serin";
+
 /// Why Serin could not build a client for the cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {

@@ -13,8 +13,7 @@ use kube::{Api, Client, Resource};
 
 use crate::api::{Canary, CanaryStatus};
 
-/// Serin's field manager and event reporter.
-pub const MANAGER: &str = "serin";
+use crate::cluster::FIELD_MANAGER as MANAGER;
 
 /// Flagger records every event with reason `Synced`; dashboards and alerts filter on it.
 const REASON: &str = "Synced";

@@ -34,7 +34,7 @@ pub use plan::{
 use crate::catalog::{Location, ObjectId};
 
 /// Field manager of every apply: the same as the workload layer's, so that Serin is one owner.
-pub use crate::workload::FIELD_MANAGER;
+pub use crate::cluster::FIELD_MANAGER;
 
 /// The label that marks an object as applied by an inventory.
 pub const INVENTORY_LABEL: &str = "serin.dev/inventory";

@@ -30,9 +30,7 @@ pub use cookie::{CookieValues, RandomLetters, SessionCookies};
 pub use gateway_api::{GatewayApiRouter, GatewayApiVersion, HttpRouteObject};
 pub use kubernetes::{KubernetesRouter, NopRouter, ServiceSelector};
 
-/// Field manager of every object Serin writes, so `kubectl get -o yaml --show-managed-fields`
-/// tells Serin's fields from a user's.
-pub const FIELD_MANAGER: &str = "serin";
+pub use crate::cluster::FIELD_MANAGER;
 
 /// Annotation that stops Flux's kustomize-controller from reverting a generated object.
 pub const FLUX_RECONCILE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/reconcile";

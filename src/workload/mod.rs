@@ -37,8 +37,7 @@ pub use primary::{
 };
 pub use readiness::{Readiness, daemonset_readiness, deployment_readiness};
 
-/// Field manager of every server-side apply and patch Serin makes.
-pub const FIELD_MANAGER: &str = "serin";
+pub use crate::cluster::FIELD_MANAGER;
 
 /// Flagger's `-selector-labels` default, in the order they are tried.
 pub const DEFAULT_SELECTOR_LABELS: [&str; 3] = ["app", "name", "app.kubernetes.io/name"];
