@@ -17,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::{
     AlertSeverity, Canary, CanaryAnalysis, CanaryPhase, CanaryStatus, DeploymentStrategy, HookType,
+    MetricCheckStatus,
 };
 pub use crate::router::Routes;
 pub use crate::workload::Readiness;
@@ -59,6 +60,8 @@ pub struct Answers {
     pub routes: Option<Result<Routes, String>>,
     pub hooks: Vec<(HookType, Vec<HookResult>)>,
     pub analysis: Option<AnalysisOutcome>,
+    /// The metric values behind the analysis answer, kept in the status.
+    pub metric_values: Option<Vec<MetricCheckStatus>>,
 }
 
 impl Answers {
@@ -503,7 +506,14 @@ impl<'a> Tick<'a> {
                 return Ok(());
             }
         } else {
-            match self.answers.analysis.clone().ok_or(Question::Analysis)? {
+            let outcome = self.answers.analysis.clone().ok_or(Question::Analysis)?;
+            if let Some(values) = &self.answers.metric_values
+                && self.status.metrics.as_ref() != Some(values)
+            {
+                self.status.metrics = Some(values.clone());
+                self.touch();
+            }
+            match outcome {
                 AnalysisOutcome::Passed => {}
                 AnalysisOutcome::Failed(messages) => {
                     for m in messages {

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
 use super::checks::{CheckKind, Observation, Subject, judge};
-use crate::api::{Canary, CanaryMetric, MetricTemplate};
+use crate::api::{Canary, CanaryMetric, MetricCheckStatus, MetricTemplate};
 use crate::metrics::builtin::{self, Observer};
 use crate::metrics::prometheus::{Credentials, Prometheus, PrometheusConfig, QueryError};
 use crate::metrics::template::{TemplateContext, render};
@@ -23,11 +23,12 @@ pub struct MetricAnalyzer {
     default_provider: String,
 }
 
-/// A check's value, kept so a person can see why a step halted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricValue {
-    pub name: String,
-    pub value: f64,
+/// The metric checks of one tick: each check's value, and the first failure, which decides.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricsReport {
+    /// The checks run, in order, up to and including the failing one.
+    pub checks: Vec<MetricCheckStatus>,
+    pub failure: Option<String>,
 }
 
 impl MetricAnalyzer {
@@ -39,10 +40,12 @@ impl MetricAnalyzer {
         }
     }
 
-    /// `Ok(values)` when every check passed, else the halt message of the first failing one.
-    pub async fn analyse(&self, canary: &Canary) -> Result<Vec<MetricValue>, String> {
+    /// Runs the checks in Flagger's order — builtin checks and inline queries, then templates —
+    /// until the first failure.
+    pub async fn analyse(&self, canary: &Canary) -> MetricsReport {
+        let mut report = MetricsReport::default();
         let Some(analysis) = canary.spec.analysis() else {
-            return Ok(Vec::new());
+            return report;
         };
         let namespace = canary.metadata.namespace.as_deref().unwrap_or_default();
         let provider = canary
@@ -59,33 +62,37 @@ impl MetricAnalyzer {
             observer: &provider,
         };
         let ctx = TemplateContext::for_canary(canary);
-        let mut values = Vec::new();
-        // Flagger's order: builtin checks and inline queries first, then templates.
         let (templated, direct): (Vec<&CanaryMetric>, Vec<&CanaryMetric>) = analysis
             .metrics()
             .iter()
             .partition(|m| m.template_ref.is_some());
-        for metric in direct {
-            let observation = self.direct(canary, metric, &provider, &ctx).await?;
-            values.push(self.judged(metric, &subject, observation)?);
+        for metric in direct.into_iter().chain(templated) {
+            let observation = if metric.template_ref.is_some() {
+                self.templated(canary, metric, &ctx).await
+            } else {
+                self.direct(canary, metric, &provider, &ctx).await
+            };
+            let (value, failure) = match observation {
+                Err(message) => (None, Some(message)),
+                Ok(observation) => {
+                    let value = match observation {
+                        Observation::Value(v) => Some(v),
+                        _ => None,
+                    };
+                    (value, judge(metric, &subject, observation).err())
+                }
+            };
+            report.checks.push(MetricCheckStatus {
+                name: metric.name().to_string(),
+                value,
+                message: failure.clone(),
+            });
+            if failure.is_some() {
+                report.failure = failure;
+                break;
+            }
         }
-        for metric in templated {
-            let observation = self.templated(canary, metric, &ctx).await?;
-            values.push(self.judged(metric, &subject, observation)?);
-        }
-        Ok(values)
-    }
-
-    fn judged(
-        &self,
-        metric: &CanaryMetric,
-        subject: &Subject,
-        observation: Observation,
-    ) -> Result<MetricValue, String> {
-        judge(metric, subject, observation).map(|value| MetricValue {
-            name: metric.name().to_string(),
-            value,
-        })
+        report
     }
 
     /// A builtin check or inline query against the canary's metrics server.

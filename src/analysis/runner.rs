@@ -394,9 +394,11 @@ impl Runner {
                         failed.outcome.reason().unwrap_or_default()
                     )])
                 } else {
-                    match self.metrics.analyse(canary).await {
-                        Ok(_) => AnalysisOutcome::Passed,
-                        Err(message) => AnalysisOutcome::Failed(vec![message]),
+                    let report = self.metrics.analyse(canary).await;
+                    answers.metric_values = Some(report.checks);
+                    match report.failure {
+                        None => AnalysisOutcome::Passed,
+                        Some(message) => AnalysisOutcome::Failed(vec![message]),
                     }
                 };
                 answers.analysis = Some(outcome);

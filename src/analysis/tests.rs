@@ -95,8 +95,17 @@ impl World {
             Question::CanaryReady => answers.canary_ready = Some(self.canary_ready.clone()),
             Question::Routes => answers.routes = Some(Ok(self.routes)),
             Question::Analysis => {
-                answers.analysis =
-                    Some(self.analysis.pop_front().unwrap_or(AnalysisOutcome::Passed));
+                let outcome = self.analysis.pop_front().unwrap_or(AnalysisOutcome::Passed);
+                let (value, message) = match &outcome {
+                    AnalysisOutcome::Passed => (0.5, None),
+                    AnalysisOutcome::Failed(m) => (30.0, m.first().cloned()),
+                };
+                answers.metric_values = Some(vec![crate::api::MetricCheckStatus {
+                    name: "error-rate".into(),
+                    value: Some(value),
+                    message,
+                }]);
+                answers.analysis = Some(outcome);
             }
             Question::Hooks(kind, _) => {
                 let analysis = self.canary.spec.analysis().cloned().unwrap_or_default();
@@ -709,4 +718,29 @@ fn every_phase_decides_without_panicking() {
             }
         }
     }
+}
+
+#[test]
+fn the_last_metric_values_are_kept_in_the_status() {
+    let mut w = World::new(canary(progressive()));
+    w.initialized_with_new_revision();
+    w.run_until(Progressing, 1);
+    w.tick();
+    w.tick();
+    let metrics = |w: &World| w.canary.status.as_ref().and_then(|s| s.metrics.clone());
+    let passed = metrics(&w).expect("values after an analysed tick");
+    assert_eq!(
+        (passed[0].value, passed[0].message.clone()),
+        (Some(0.5), None)
+    );
+    w.analysis = VecDeque::from([AnalysisOutcome::Failed(vec![
+        "Halt podinfo.test advancement error-rate 30.00 > 1".into(),
+    ])]);
+    w.tick();
+    let failed = metrics(&w).expect("values after a failed check");
+    assert_eq!(failed[0].value, Some(30.0));
+    assert_eq!(
+        failed[0].message.as_deref(),
+        Some("Halt podinfo.test advancement error-rate 30.00 > 1")
+    );
 }

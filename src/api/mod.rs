@@ -97,6 +97,6 @@ pub use metric_template::{
     MetricProviderType, MetricTemplate, MetricTemplateProvider, MetricTemplateSpec,
     MetricTemplateStatus, SecretReference,
 };
-pub use status::{CanaryPhase, CanaryStatus, ConditionStatus, StatusCondition};
+pub use status::{CanaryPhase, CanaryStatus, ConditionStatus, MetricCheckStatus, StatusCondition};
 pub use strategy::DeploymentStrategy;
 pub use validate::{Finding, Severity};

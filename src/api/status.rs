@@ -185,6 +185,24 @@ pub struct CanaryStatus {
     pub previous_session_affinity_cookie: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<StatusCondition>>,
+    /// Serin: the last value of every metric check, so a person can see why a step halted
+    /// (Flagger only exports them as Prometheus gauges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<MetricCheckStatus>>,
+}
+
+/// The last result of one metric check.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricCheckStatus {
+    pub name: String,
+    /// The value the metric source returned (milliseconds for `request-duration`); absent when
+    /// it returned none or could not be asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Why the check halted the analysis, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Key of a ConfigMap in `trackedConfigs`.

@@ -127,6 +127,18 @@ pub async fn gateway_api_canary_promotes_then_rolls_back() -> TestResult {
     {
         return Err("the failed revision reached the primary".into());
     }
+    // The status keeps the value that halted the analysis.
+    let canary = rig
+        .ctx
+        .api::<serin::api::Canary>()
+        .get("podinfo")
+        .await
+        .context("canary")?;
+    let metrics = canary.status.and_then(|s| s.metrics).unwrap_or_default();
+    let halted = metrics.iter().find(|m| m.name == "error-rate");
+    if !halted.is_some_and(|m| m.value.is_some_and(|v| v > 1.0) && m.message.is_some()) {
+        return Err(format!("status.metrics does not show why it halted: {metrics:?}").into());
+    }
     route_back_on_primary(&rig).await?;
     rig.finish().await;
     Ok(())
