@@ -10,9 +10,10 @@
 //!   (controller `serin.dev/mesh-simulator`), writing only when that is not already so;
 //! * sends `rps` synthetic requests per route through it: a `match_fraction` share carries
 //!   what rule[0]'s matches require (A/B headers, cookies), the rest is plain traffic; each
-//!   rule splits by backendRef weight; each backend Service reaches the Deployments it
-//!   selects, which answer with the error rate and latency of their pod template's
-//!   `sim.serin.dev/error-rate` and `sim.serin.dev/latency-ms` annotations;
+//!   rule splits by backendRef weight and copies what it takes to its `RequestMirror`
+//!   Services; each backend Service reaches the Deployments it selects, which answer with
+//!   the error rate and latency of their pod template's `sim.serin.dev/error-rate` and
+//!   `sim.serin.dev/latency-ms` annotations;
 //! * counts the requests into the series Istio and an instrumented workload export
 //!   (see [`meter`]), which it serves on `GET /metrics` for a real Prometheus to scrape.
 //!

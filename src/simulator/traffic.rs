@@ -6,7 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use gateway_api::httproutes::{HttpRoute, HttpRouteRules, HttpRouteRulesMatches};
+use gateway_api::httproutes::{
+    HttpRoute, HttpRouteRules, HttpRouteRulesFiltersRequestMirror, HttpRouteRulesFiltersType,
+    HttpRouteRulesMatches,
+};
 
 /// Pod-template annotation: the fraction (0..=1) of requests a workload answers with 500.
 pub const ERROR_RATE_ANNOTATION: &str = "sim.serin.dev/error-rate";
@@ -165,7 +168,9 @@ pub struct RouteTraffic {
 /// header, cookie or query parameter of an A/B test or a session-affinity cookie), so it
 /// lands on rule[0]. The rest is plain traffic for the route's host, which lands on the
 /// first rule that asks for nothing beyond a path, or else the last rule. When rule[0]
-/// itself asks for nothing beyond a path, all requests land there.
+/// itself asks for nothing beyond a path, all requests land there. A rule's `RequestMirror`
+/// filters also send a copy of the requests it takes to the mirror's Service (blue/green with
+/// `analysis.mirror` is analysed on those copies).
 pub fn route_traffic(
     route: &HttpRoute,
     cluster: &ClusterView,
@@ -207,8 +212,79 @@ pub fn route_traffic(
                 });
             }
         }
+        for (mirror, copies) in mirror_shares(&rules[index], rule_requests) {
+            let mirror_namespace = mirror.namespace.unwrap_or_else(|| namespace.clone());
+            if !mirror.is_service {
+                out.problems.push(format!(
+                    "HTTPRoute {namespace}/{name}: mirror {} is not a Service; its copies are not simulated",
+                    mirror.name
+                ));
+                continue;
+            }
+            if copies <= 0.0 {
+                continue;
+            }
+            let mut found = Vec::new();
+            let destinations = resolve(cluster, &mirror_namespace, &mirror.name, &mut found);
+            // The gateway discards the copies' responses: a mirror nobody answers fails no
+            // request, so its copies are dropped rather than counted as 503s.
+            if destinations
+                .iter()
+                .any(|(d, _)| matches!(d, Destination::Unavailable { .. }))
+            {
+                out.problems.push(format!(
+                    "HTTPRoute {namespace}/{name}: mirror Service {mirror_namespace}/{} cannot take requests; its copies are dropped",
+                    mirror.name
+                ));
+                continue;
+            }
+            out.problems.extend(found);
+            for (destination, share) in destinations {
+                out.flows.push(Flow {
+                    source: source.clone(),
+                    destination,
+                    requests: copies * share,
+                });
+            }
+        }
     }
     out
+}
+
+/// The Services `rule`'s `RequestMirror` filters copy its `requests` to, each with the number
+/// of copies: all of them, or the filter's `percent` or `fraction` (denominator 100 unless set).
+fn mirror_shares(rule: &HttpRouteRules, requests: f64) -> Vec<(Backend, f64)> {
+    let share = |m: &HttpRouteRulesFiltersRequestMirror| -> f64 {
+        let share = match (&m.fraction, m.percent) {
+            (Some(f), _) => {
+                let denominator = f.denominator.unwrap_or(100);
+                if denominator <= 0 {
+                    0.0
+                } else {
+                    f64::from(f.numerator) / f64::from(denominator)
+                }
+            }
+            (None, Some(percent)) => f64::from(percent) / 100.0,
+            (None, None) => 1.0,
+        };
+        share.clamp(0.0, 1.0)
+    };
+    rule.filters
+        .iter()
+        .flatten()
+        .filter(|f| f.r#type == HttpRouteRulesFiltersType::RequestMirror)
+        .filter_map(|f| f.request_mirror.as_ref())
+        .map(|m| {
+            let r = &m.backend_ref;
+            let backend = Backend {
+                name: r.name.clone(),
+                namespace: r.namespace.clone(),
+                is_service: r.group.as_deref().is_none_or(str::is_empty)
+                    && r.kind.as_deref().is_none_or(|k| k == "Service"),
+            };
+            (backend, requests * share(m))
+        })
+        .collect()
 }
 
 fn source(route: &HttpRoute, namespace: &str) -> Source {
@@ -357,9 +433,10 @@ fn resolve(
 pub(crate) mod tests {
     use super::*;
     use gateway_api::httproutes::{
-        HttpRouteParentRefs, HttpRouteRulesBackendRefs, HttpRouteRulesMatchesHeaders,
-        HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPath, HttpRouteRulesMatchesPathType,
-        HttpRouteSpec,
+        HttpRouteParentRefs, HttpRouteRulesBackendRefs, HttpRouteRulesFilters,
+        HttpRouteRulesFiltersRequestMirrorBackendRef, HttpRouteRulesFiltersRequestMirrorFraction,
+        HttpRouteRulesMatchesHeaders, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPath,
+        HttpRouteRulesMatchesPathType, HttpRouteSpec,
     };
 
     pub(crate) const NS: &str = "test";
@@ -706,6 +783,81 @@ pub(crate) mod tests {
         assert_split(
             &route_traffic(&weighted(0, 100), &c, 100.0, 0.0),
             &[("podinfo", 25.0), ("podinfo-old", 75.0)],
+        );
+    }
+
+    /// Flagger's mirrored blue/green route: all traffic on the primary, copied to `to`.
+    fn mirrored(to: &str, percent: Option<i32>, fraction: Option<(i32, Option<i32>)>) -> HttpRoute {
+        let mut r = weighted(100, 0);
+        if let Some(rules) = r.spec.rules.as_mut() {
+            rules[0].filters = Some(vec![HttpRouteRulesFilters {
+                r#type: HttpRouteRulesFiltersType::RequestMirror,
+                request_mirror: Some(HttpRouteRulesFiltersRequestMirror {
+                    backend_ref: HttpRouteRulesFiltersRequestMirrorBackendRef {
+                        group: Some(String::new()),
+                        kind: Some("Service".into()),
+                        name: to.into(),
+                        namespace: None,
+                        port: Some(9898),
+                    },
+                    fraction: fraction.map(|(numerator, denominator)| {
+                        HttpRouteRulesFiltersRequestMirrorFraction {
+                            numerator,
+                            denominator,
+                        }
+                    }),
+                    percent,
+                }),
+                ..Default::default()
+            }]);
+        }
+        r
+    }
+
+    #[test]
+    fn request_mirror_copies_the_rules_requests_to_the_mirror_service() {
+        // Every request still reaches the primary; the canary gets a copy of each.
+        let traffic = route_traffic(
+            &mirrored("podinfo-canary", None, None),
+            &cluster(),
+            100.0,
+            0.1,
+        );
+        assert_split(&traffic, &[("podinfo-primary", 100.0), ("podinfo", 100.0)]);
+        assert!(traffic.problems.is_empty(), "{:?}", traffic.problems);
+        for (percent, fraction, copies) in [
+            (Some(50), None, 50.0),
+            (None, Some((1, Some(4))), 25.0),
+            (None, Some((30, None)), 30.0),
+            (Some(50), Some((1, Some(10))), 10.0),
+            (None, Some((1, Some(0))), 0.0),
+        ] {
+            let traffic = route_traffic(
+                &mirrored("podinfo-canary", percent, fraction),
+                &cluster(),
+                100.0,
+                0.1,
+            );
+            let want: &[(&str, f64)] = if copies > 0.0 {
+                &[("podinfo-primary", 100.0), ("podinfo", copies)]
+            } else {
+                &[("podinfo-primary", 100.0)]
+            };
+            assert_split(&traffic, want);
+        }
+    }
+
+    #[test]
+    fn copies_nobody_can_take_are_dropped_not_failed() {
+        let mut c = cluster();
+        c.workloads[0].ready_replicas = 0;
+        let traffic = route_traffic(&mirrored("podinfo-canary", None, None), &c, 10.0, 0.0);
+        assert_split(&traffic, &[("podinfo-primary", 10.0)]);
+        assert_eq!(
+            traffic.problems,
+            [
+                "HTTPRoute test/podinfo: mirror Service test/podinfo-canary cannot take requests; its copies are dropped"
+            ]
         );
     }
 
