@@ -14,6 +14,7 @@ mod prometheus;
 mod rollout;
 mod router;
 mod scenarios;
+mod scenarios_more;
 mod serin_run;
 mod simulator;
 mod support;
@@ -49,6 +50,22 @@ fn main() -> ExitCode {
     serin::telemetry::init("off");
     let args = Arguments::from_args();
     let trials = vec![
+        trial(
+            "scenario_more_kubernetes_provider_blue_green",
+            scenarios_more::kubernetes_provider_blue_green,
+        ),
+        trial(
+            "scenario_more_session_affinity_sticks_then_expires",
+            scenarios_more::session_affinity_sticks_then_expires,
+        ),
+        trial(
+            "scenario_more_mirroring_then_switch_then_promote",
+            scenarios_more::mirroring_then_switch_then_promote,
+        ),
+        trial(
+            "scenario_more_bad_specs_warn_while_others_run",
+            scenarios_more::bad_specs_warn_while_others_run,
+        ),
         trial(
             "serin_run_applies_the_config_repo_and_rolls_out",
             serin_run::applies_the_config_repo_and_rolls_out,

@@ -63,6 +63,15 @@ async fn answer(State(answers): State<Answers>, Path(name): Path<String>) -> Sta
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
+/// One of Serin's Kubernetes Events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub warning: bool,
+    /// The Canary the event is about.
+    pub canary: String,
+    pub note: String,
+}
+
 pub struct Rig {
     pub ctx: TestCtx,
     answers: Answers,
@@ -179,26 +188,80 @@ impl Rig {
     }
 
     pub async fn phase(&self) -> Result<(CanaryPhase, i32, i32), Failed> {
-        let c = self
-            .ctx
-            .api::<Canary>()
-            .get("podinfo")
-            .await
-            .context("get canary")?;
-        let s = c.status.unwrap_or_default();
-        Ok((s.phase, s.canary_weight, s.failed_checks))
+        self.phase_of("podinfo").await
     }
 
     pub async fn wait_phase(&self, want: CanaryPhase, timeout: Duration) -> Result<(), Failed> {
-        eventually(&format!("phase {want:?}"), timeout, || async {
-            let seen = self.phase().await?;
+        self.wait_phase_of("podinfo", want, timeout).await
+    }
+
+    /// The Canary `name` of the rig's namespace, as the API server has it.
+    pub async fn canary(&self, name: &str) -> Result<Canary, Failed> {
+        self.ctx
+            .api::<Canary>()
+            .get(name)
+            .await
+            .context(format!("get canary {name}"))
+    }
+
+    /// Phase, canary weight and failed checks of the Canary `name`.
+    pub async fn phase_of(&self, name: &str) -> Result<(CanaryPhase, i32, i32), Failed> {
+        let s = self.canary(name).await?.status.unwrap_or_default();
+        Ok((s.phase, s.canary_weight, s.failed_checks))
+    }
+
+    pub async fn wait_phase_of(
+        &self,
+        name: &str,
+        want: CanaryPhase,
+        timeout: Duration,
+    ) -> Result<(), Failed> {
+        eventually(&format!("{name} phase {want:?}"), timeout, || async {
+            let seen = self.phase_of(name).await?;
             Ok(if seen.0 == want { Ok(()) } else { Err(seen) })
         })
         .await
     }
 
+    /// Another target like the rig's podinfo, named `name`: its pods are labelled `app: <name>`
+    /// and run podinfo 6.0.0 healthily.
+    pub async fn add_target(&self, name: &str) -> Result<(), Failed> {
+        let yaml = DEPLOYMENT
+            .replace("name: podinfo\n", &format!("name: {name}\n"))
+            .replace("app: podinfo\n", &format!("app: {name}\n"));
+        let deployment: Deployment = serde_saphyr::from_str(&yaml).context("deployment")?;
+        self.ctx
+            .api::<Deployment>()
+            .create(&PostParams::default(), &deployment)
+            .await
+            .context(format!("create deployment {name}"))?;
+        Ok(())
+    }
+
+    /// Another Canary in the rig's namespace; the scheduler starts ticking it within a second.
+    pub async fn add_canary(&self, yaml: &str) -> Result<(), Failed> {
+        let mut canary: Canary = serde_saphyr::from_str(yaml).context("parse canary")?;
+        canary.metadata.namespace = Some(self.ctx.namespace.clone());
+        self.ctx
+            .api::<Canary>()
+            .create(&PostParams::default(), &canary)
+            .await
+            .context("create canary")?;
+        Ok(())
+    }
+
     /// Serin's events, in order.
     pub async fn events(&self) -> Result<Vec<String>, Failed> {
+        Ok(self
+            .event_records()
+            .await?
+            .into_iter()
+            .map(|e| e.note)
+            .collect())
+    }
+
+    /// Serin's events with their type and Canary, in order.
+    pub async fn event_records(&self) -> Result<Vec<EventRecord>, Failed> {
         let mut list = self
             .ctx
             .api::<Event>()
@@ -208,7 +271,16 @@ impl Rig {
             .items;
         list.retain(|e| e.reporting_controller.as_deref() == Some("serin"));
         list.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
-        Ok(list.into_iter().filter_map(|e| e.note).collect())
+        Ok(list
+            .into_iter()
+            .filter_map(|e| {
+                Some(EventRecord {
+                    warning: e.type_.as_deref() == Some("Warning"),
+                    canary: e.regarding.and_then(|r| r.name).unwrap_or_default(),
+                    note: e.note?,
+                })
+            })
+            .collect())
     }
 
     pub async fn wait_event(
@@ -230,6 +302,16 @@ impl Rig {
 
     /// Changes the target's image and its simulated error rate: a new revision.
     pub async fn set_image(&self, image: &str, error_rate: &str) -> Result<(), Failed> {
+        self.set_image_of("podinfo", image, error_rate).await
+    }
+
+    /// Changes the image and simulated error rate of the Deployment `target`.
+    pub async fn set_image_of(
+        &self,
+        target: &str,
+        image: &str,
+        error_rate: &str,
+    ) -> Result<(), Failed> {
         let patch = serde_json::json!({
             "spec": { "template": {
                 "metadata": { "annotations": { "sim.serin.dev/error-rate": error_rate } },
@@ -238,9 +320,9 @@ impl Rig {
         });
         self.ctx
             .api::<Deployment>()
-            .patch("podinfo", &PatchParams::default(), &Patch::Strategic(patch))
+            .patch(target, &PatchParams::default(), &Patch::Strategic(patch))
             .await
-            .context("update the target")?;
+            .context(format!("update the target {target}"))?;
         Ok(())
     }
 
