@@ -7,15 +7,13 @@
 //! controller would.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use gateway_api::httproutes::HttpRoute;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Api;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
 use serde_json::json;
 use serin::api::{Canary, CanaryStatus};
 use serin::router::gateway_api::{GatewayApiVersion, HttpRouteObject};
@@ -25,52 +23,7 @@ use serin::router::{
 };
 
 use crate::TestResult;
-use crate::support::{Context, TestCtx, eventually};
-
-/// Applies deploy/crds/flagger.app.yaml (Canary, MetricTemplate, AlertProvider) and waits
-/// until the API server serves them, so Canaries with real uids can own what routers create.
-async fn install_flagger_crds(client: &Client) -> TestResult {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/crds/flagger.app.yaml");
-    let text = std::fs::read_to_string(&path).context(format!("read {}", path.display()))?;
-    let crds: Vec<CustomResourceDefinition> =
-        serde_saphyr::from_multiple(&text).context("parse the Flagger CRDs")?;
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in &crds {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        api.patch(
-            &name,
-            &PatchParams::apply("serin-e2e").force(),
-            &Patch::Apply(crd),
-        )
-        .await
-        .context(format!("apply CRD {name}"))?;
-    }
-    for crd in &crds {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        eventually(
-            &format!("CRD {name} to be Established"),
-            Duration::from_secs(60),
-            || async {
-                let live = api.get(&name).await.context("get CRD")?;
-                let established = live
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|cs| {
-                        cs.iter()
-                            .any(|c| c.type_ == "Established" && c.status == "True")
-                    });
-                Ok(if established {
-                    Ok(())
-                } else {
-                    Err(live.status)
-                })
-            },
-        )
-        .await?;
-    }
-    Ok(())
-}
+use crate::support::{Context, TestCtx, eventually, install_flagger_crds};
 
 /// Creates the Canary of `yaml` in the test namespace and returns it as stored (with its uid).
 async fn create_canary(ctx: &TestCtx, yaml: &str) -> Result<Canary, libtest_mimic::Failed> {

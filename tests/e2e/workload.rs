@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use libtest_mimic::Failed;
 use serde::Serialize;
@@ -20,7 +18,7 @@ use serin::api::Canary;
 use serin::workload::{Readiness, WorkloadError, WorkloadOptions, Workloads};
 
 use crate::TestResult;
-use crate::support::{Context, TestCtx, eventually};
+use crate::support::{Context, TestCtx, eventually, install_flagger_crds};
 
 const IMAGE_1: &str = "ghcr.io/stefanprodan/podinfo:6.0.0";
 const IMAGE_2: &str = "ghcr.io/stefanprodan/podinfo:6.0.1";
@@ -37,35 +35,6 @@ where
     api.patch(name, &test_apply(), &Patch::Apply(value))
         .await
         .context(format!("apply {name}"))
-}
-
-/// Installs Serin's CRDs from deploy/ exactly as a user would, and waits until they serve.
-async fn install_crds(client: &Client) -> TestResult {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/crds/flagger.app.yaml");
-    let text = std::fs::read_to_string(path).context(format!("read {path}"))?;
-    let crds: Vec<CustomResourceDefinition> =
-        serde_saphyr::from_multiple(&text).context(format!("parse {path}"))?;
-    let api = Api::<CustomResourceDefinition>::all(client.clone());
-    for crd in &crds {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        api.patch(&name, &test_apply(), &Patch::Apply(crd))
-            .await
-            .context(format!("apply CRD {name}"))?;
-        eventually(&format!("CRD {name} to be established"), WAIT, || async {
-            let crd = api.get(&name).await.context("get CRD")?;
-            let established = crd
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| {
-                    cs.iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                });
-            Ok(if established { Ok(()) } else { Err(crd.status) })
-        })
-        .await?;
-    }
-    Ok(())
 }
 
 fn podinfo(image: &str, replicas: Option<i32>) -> Value {
@@ -264,7 +233,7 @@ async fn ready_pod_images(ctx: &TestCtx, selector: &str) -> Result<Vec<String>, 
 pub async fn deployment_lifecycle() -> TestResult {
     let ctx = TestCtx::new("workload").await?;
     let ns = ctx.namespace.clone();
-    install_crds(&ctx.client).await?;
+    install_flagger_crds(&ctx.client).await?;
     let deployments = ctx.api::<Deployment>();
     let config_maps = ctx.api::<ConfigMap>();
     let hpas = ctx.api::<HorizontalPodAutoscaler>();
@@ -676,7 +645,7 @@ pub async fn readiness_fails_past_progress_deadline() -> TestResult {
 pub async fn daemonset_lifecycle() -> TestResult {
     let ctx = TestCtx::new("workload-ds").await?;
     let ns = ctx.namespace.clone();
-    install_crds(&ctx.client).await?;
+    install_flagger_crds(&ctx.client).await?;
     let daemonsets = ctx.api::<DaemonSet>();
     let agent = |image: &str| {
         json!({
