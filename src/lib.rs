@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod crypto;
 pub mod doctor;
 pub mod gates;
+pub mod message;
 pub mod metrics;
 pub mod plan;
 pub mod revision;

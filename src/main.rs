@@ -22,27 +22,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", chain(&e));
+            eprintln!("error: {}", serin::message::error_chain(e.as_ref()));
             ExitCode::from(2)
         }
     }
-}
-
-/// The error and its causes on one line, each said once: some libraries repeat their cause in
-/// their own message.
-fn chain(error: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
 }
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {

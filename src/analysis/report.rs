@@ -14,6 +14,7 @@ use kube::{Api, Client, Resource};
 use crate::api::{Canary, CanaryStatus};
 
 use crate::cluster::FIELD_MANAGER as MANAGER;
+use crate::message::truncate;
 
 /// Flagger records every event with reason `Synced`; dashboards and alerts filter on it.
 const REASON: &str = "Synced";
@@ -170,12 +171,5 @@ impl EventRecorder {
             (created.metadata.name.unwrap_or_default(), 1, now),
         );
         Ok(())
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
     }
 }

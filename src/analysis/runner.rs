@@ -12,6 +12,7 @@ use super::metrics::MetricAnalyzer;
 use super::report::{EventRecorder, write_status};
 use crate::api::{Canary, CanaryPhase, CanaryStatus, HookType};
 use crate::gates::{EventType, HookRun, WebhookClient};
+use crate::message::error_chain;
 use crate::revision::{ConfigContent, ConfigKind, Revision, RevisionInput, config_refs};
 use crate::router::{
     GatewayApiRouter, GatewayApiVersion, KubernetesRouter, NopRouter, Router, RouterError, Routes,
@@ -103,20 +104,6 @@ pub struct TickReport {
     pub canary_weight: i32,
     /// The event messages of the tick, in order.
     pub events: Vec<String>,
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = e.source();
-    }
-    out
 }
 
 impl Runner {

@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", chain(&e));
+            eprintln!("error: {}", serin::message::error_chain(e.as_ref()));
             ExitCode::from(2)
         }
     }
@@ -72,21 +72,4 @@ async fn run(args: Args) -> anyhow::Result<()> {
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
     }
     Ok(())
-}
-
-/// The error and its causes on one line, each said once (as `serin` prints them): kube
-/// repeats its cause in its own message.
-fn chain(error: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
 }

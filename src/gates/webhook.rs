@@ -17,6 +17,7 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use super::payload::{EventType, WebhookPayload, event_payload, hook_payload};
 use super::retry::{backoff, is_retryable_status, is_success_status, retry_after};
 use crate::api::{Canary, CanaryPhase, CanaryWebhook, HookType};
+use crate::message::error_chain;
 
 /// How much of a response body is kept for the failure reason; the rest is read and
 /// dropped (Flagger reads the whole body, so a body that never ends still times out).
@@ -445,22 +446,6 @@ fn is_certificate_error(error: &(dyn StdError + 'static)) -> bool {
         next = e.source();
     }
     false
-}
-
-/// The error and its causes on one line, `outer: inner: root`.
-fn error_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut next = error.source();
-    while let Some(e) = next {
-        let text = e.to_string();
-        // io::Error and hyper repeat their inner error's text; say it once.
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        next = e.source();
-    }
-    out
 }
 
 /// `url` without `user:password@`, so that credentials in a hook URL never reach an

@@ -13,6 +13,8 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
+use crate::message::{error_chain, truncate};
+
 /// Flagger's timeout for one Prometheus request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -265,18 +267,6 @@ fn value_of(data: QueryData) -> Result<f64, ValueError> {
     Ok(value)
 }
 
-/// An error and all its causes on one line; reqwest's own message alone says little.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        source = e.source();
-    }
-    out
-}
-
 /// The URL without `user:password@`, so that a credential in an address never reaches a message.
 fn scrub_userinfo(address: &str) -> String {
     match Url::parse(address.trim()) {
@@ -290,13 +280,6 @@ fn scrub_userinfo(address: &str) -> String {
             Some((_, host)) => format!("<redacted>@{host}"),
             None => address.to_string(),
         },
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
     }
 }
 
