@@ -2,7 +2,10 @@
 //! queries against the canary's metrics server, then MetricTemplates against their providers.
 //! The first failing check decides the tick; its message becomes the Warning event.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
@@ -17,6 +20,9 @@ use crate::metrics::template::{TemplateContext, render};
 #[derive(Clone)]
 pub struct MetricAnalyzer {
     client: Client,
+    /// One HTTP client per Prometheus configuration, reused across ticks: building one sets up
+    /// TLS, which would otherwise be paid on every query of every tick.
+    prometheus: Arc<Mutex<HashMap<String, Prometheus>>>,
     /// Serin's `--metrics-server`, used when a canary sets no `metricsServer`.
     default_server: Option<String>,
     /// Serin's default provider, used when a canary sets none.
@@ -35,6 +41,7 @@ impl MetricAnalyzer {
     pub fn new(client: Client, default_server: Option<String>, default_provider: String) -> Self {
         MetricAnalyzer {
             client,
+            prometheus: Arc::default(),
             default_server,
             default_provider,
         }
@@ -139,7 +146,8 @@ impl MetricAnalyzer {
                 (rendered, Observer::Istio)
             }
         };
-        let prometheus = Prometheus::new(&PrometheusConfig::new(server))
+        let prometheus = self
+            .prometheus(&PrometheusConfig::new(server))
             .map_err(|e| format!("Metric query failed for {}: {e}", metric.name()))?;
         let observation = observe(prometheus.query(&query.0).await);
         // The generic HTTP observer measures seconds; thresholds are milliseconds.
@@ -195,9 +203,50 @@ impl MetricAnalyzer {
         ctx.variables = metric.template_variables.clone().unwrap_or_default();
         let query = render(template.spec.query.as_deref().unwrap_or_default(), &ctx)
             .map_err(|e| format!("Metric template {name}.{ns} query render error: {e}"))?;
-        let prometheus = Prometheus::new(&config)
+        let prometheus = self
+            .prometheus(&config)
             .map_err(|e| format!("Metric template {name}.{ns} provider {kind} error: {e}"))?;
         Ok(observe(prometheus.query(&query).await))
+    }
+
+    /// The client for `config`, built on first use. The key hashes everything the client
+    /// holds, credentials included, so a rotated Secret gets a new client.
+    fn prometheus(&self, config: &PrometheusConfig) -> Result<Prometheus, QueryError> {
+        let mut key = Sha256::new();
+        let mut add = |part: &str| {
+            key.update(part.as_bytes());
+            key.update([0]);
+        };
+        add(&config.address);
+        add(if config.insecure_skip_verify {
+            "insecure"
+        } else {
+            "verify"
+        });
+        for (name, value) in &config.headers {
+            add(name);
+            add(value);
+        }
+        match &config.credentials {
+            None => add("none"),
+            Some(Credentials::Bearer(token)) => {
+                add("bearer");
+                add(token);
+            }
+            Some(Credentials::Basic { username, password }) => {
+                add("basic");
+                add(username);
+                add(password);
+            }
+        }
+        let key = format!("{:x}", key.finalize());
+        let mut cache = self.prometheus.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = cache.get(&key) {
+            return Ok(client.clone());
+        }
+        let client = Prometheus::new(config)?;
+        cache.insert(key, client.clone());
+        Ok(client)
     }
 
     /// Flagger's secret keys: `token` (bearer), else `username` and `password` (basic).
