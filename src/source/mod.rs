@@ -7,6 +7,7 @@
 
 pub mod dir;
 pub mod git;
+pub mod trigger;
 
 use std::fmt;
 
