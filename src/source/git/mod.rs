@@ -1,5 +1,6 @@
-//! The read side of a Git source: a bare mirror per repository URL, fetched branch by
-//! branch, and snapshots of the tree at any commit.
+//! A Git source: a bare mirror per repository URL, fetched branch by branch, snapshots of
+//! the tree at any commit, and Serin's own commits, queued in the mirror and pushed without
+//! ever losing one of them or anyone else's (`commit.rs`, `push.rs`).
 //!
 //! The remote is the truth: a fetch moves `refs/remotes/origin/<branch>` to whatever the
 //! server advertises, including after a force push, and never merges. The mirror is only a
@@ -7,8 +8,10 @@
 //! config). [`GitRepo`] is synchronous; async code uses it through [`GitWorker`].
 
 mod auth;
+mod commit;
 mod fetch;
 mod known_hosts;
+mod push;
 mod tree;
 mod url;
 mod worker;
@@ -22,7 +25,9 @@ use sha2::{Digest, Sha256};
 use super::{Snapshot, SnapshotOptions, SourceError};
 
 pub use auth::{DEFAULT_USER, GitAuth, Secret, SecretSource};
+pub use commit::{Author, FileChange};
 pub use known_hosts::{HostKeyError, KnownHosts, fingerprint};
+pub use push::{DroppedCommit, PushReport};
 pub use tree::MAX_LINK_HOPS;
 pub use url::scrub_url;
 pub use worker::GitWorker;
@@ -72,7 +77,7 @@ pub enum GitError {
         #[source]
         source: Box<HostKeyError>,
     },
-    #[error("{origin} is a local repository; Serin does not fetch into it")]
+    #[error("{origin} is a local repository; Serin does not fetch into it or push from it")]
     NoRemote { origin: String },
     #[error("cannot resolve {rev:?} in {origin}: {message}")]
     Resolve {
@@ -85,6 +90,33 @@ pub enum GitError {
         origin: String,
         path: String,
         message: String,
+    },
+    #[error("cannot commit {path:?} to {origin}: {reason}")]
+    InvalidPath {
+        origin: String,
+        path: String,
+        reason: &'static str,
+    },
+    #[error("cannot queue or rebuild commits for branch {branch:?} of {origin}: {message}")]
+    Commit {
+        origin: String,
+        branch: String,
+        message: String,
+    },
+    #[error("cannot push branch {branch:?} to {url}: {message}; the commits stay queued")]
+    Push {
+        url: String,
+        branch: String,
+        message: String,
+    },
+    #[error(
+        "{url} rejected the push to branch {branch:?} {attempts} times (last: {reason}); the commits stay queued"
+    )]
+    PushRejected {
+        url: String,
+        branch: String,
+        attempts: u32,
+        reason: String,
     },
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -256,6 +288,94 @@ impl GitRepo {
     ) -> Result<Snapshot, GitError> {
         let origin = format!("{}@{}", self.origin, commit.short());
         tree::snapshot(&self.repo, commit, origin, options)
+    }
+
+    /// Creates a commit with `changes` on top of the queue for `branch`
+    /// (`refs/serin/pending/<branch>`), or on `refs/remotes/origin/<branch>` when nothing is
+    /// queued, and queues it for [`GitRepo::push`]. `Ok(None)` when the changes change
+    /// nothing. Author and committer are `author`, the time is now.
+    ///
+    /// Works offline: before any fetch the commit is a root commit, which the push rebuilds
+    /// onto the remote head.
+    pub fn queue_commit(
+        &mut self,
+        branch: &str,
+        changes: &[FileChange],
+        message: &str,
+        author: &Author,
+    ) -> Result<Option<CommitId>, GitError> {
+        let (_, branch) = self.remote_branch(branch)?;
+        let id = commit::queue(&self.repo, &self.origin, branch, changes, message, author)?;
+        if let Some(id) = id {
+            tracing::debug!(origin = %self.origin, branch, commit = %id, "queued commit");
+        }
+        Ok(id.map(CommitId))
+    }
+
+    /// The queued commits of `branch` not yet on the remote-tracking branch, oldest first.
+    pub fn pending(&self, branch: &str) -> Result<Vec<CommitId>, GitError> {
+        let (_, branch) = self.remote_branch(branch)?;
+        let chain = commit::pending_chain(&self.repo, branch)
+            .map_err(|e| commit::commit_error(&self.origin, branch, &e))?;
+        Ok(chain.into_iter().map(CommitId).collect())
+    }
+
+    /// Delivers the queued commits of `branch`: fetches it, rebuilds the queue onto the
+    /// fetched head (see `push.rs` for the rules), and pushes without force; a rejection
+    /// (someone pushed in between) starts over, up to 5 attempts with a backoff from 100 ms,
+    /// doubling. On success the remote-tracking branch moves to the pushed head and the
+    /// queue is empty. Commits dropped by the rebuild are in the report, never pushed.
+    ///
+    /// On any failure the queue stays (in its rebuilt form, if it was rebuilt), so a later
+    /// push, also by a new process on the same mirror, delivers everything in order. Like
+    /// [`GitRepo::fetch`], this blocks for as long as the server takes.
+    pub fn push(&mut self, branch: &str) -> Result<PushReport, GitError> {
+        let (upstream, branch) = self.remote_branch(branch)?;
+        push::push(&push::Target {
+            repo: &self.repo,
+            url: &upstream.url,
+            origin: &self.origin,
+            auth: &upstream.auth,
+            branch,
+        })
+    }
+
+    /// The bytes of the file at `path` (repository-relative) in `commit`; `None` if there
+    /// is no such file.
+    pub fn read_file(&self, commit: CommitId, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        commit::read_file(&self.repo, &self.origin, commit, path)
+    }
+
+    /// Every file under directory `dir` ("" for all) in `commit`, recursively, as
+    /// (repository-relative path, bytes), sorted by path. Empty if there is no such directory.
+    pub fn read_dir(
+        &self,
+        commit: CommitId,
+        dir: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, GitError> {
+        commit::read_dir(&self.repo, &self.origin, commit, dir)
+    }
+
+    /// What the configuration under `path` ("" for the root) at `commit` is: the Git tree id
+    /// of that directory with every `.serin` directory left out. Commits that differ only in
+    /// `.serin/` (the ledger) or outside `path` give the same value, unless a symlink under
+    /// `path` may lead outside it: then the whole repository counts, as a snapshot would.
+    pub fn manifest_tree_id(&self, commit: CommitId, path: &str) -> Result<String, GitError> {
+        commit::manifest_tree_id(&self.repo, &self.origin, commit, path)
+    }
+
+    /// The upstream and the branch name (without `refs/heads/`) for a write operation.
+    fn remote_branch<'b>(&self, branch: &'b str) -> Result<(&Upstream, &'b str), GitError> {
+        let upstream = self.upstream.as_ref().ok_or_else(|| GitError::NoRemote {
+            origin: self.origin.clone(),
+        })?;
+        let branch = branch.strip_prefix("refs/heads/").unwrap_or(branch);
+        if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+            return Err(GitError::InvalidBranch {
+                branch: branch.to_string(),
+            });
+        }
+        Ok((upstream, branch))
     }
 }
 
