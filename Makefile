@@ -43,6 +43,7 @@ e2e: env-build
 bench: env-build
 	$(CARGO) bench --locked --bench catalog
 	$(CARGO) bench --locked --bench analysis_tick
+	$(CARGO) bench --locked --bench webhook_latency
 
 ## demo: a real rollout of examples/podinfo on the local control plane (keeps running)
 demo: env-build
