@@ -64,7 +64,15 @@ pub enum Command {
         output: Output,
     },
     /// Run the analysis of every Canary in the cluster, as Flagger's controller does.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Open gates for the canary's current revision: commit an approval to the config repo.
+    Approve(DecisionArgs),
+    /// Roll back the canary's current revision: commit the decision to the config repo.
+    Rollback(DecisionArgs),
+    /// Analyse a failed revision again: commit the decision to the config repo.
+    Retry(DecisionArgs),
+    /// The canaries as a table: phase, weight, revision cause, last transition.
+    Status(StatusArgs),
     /// Print the CustomResourceDefinitions of Serin's flagger.app/v1beta1 API as YAML.
     Crd,
     /// Check that the cluster (and optionally Prometheus) is ready for Serin; exit 1 if not.
@@ -112,6 +120,60 @@ pub struct CatalogArgs {
     /// Files larger than this many bytes are reported and not read.
     #[arg(long, default_value_t = serin::source::DEFAULT_MAX_FILE_BYTES)]
     pub max_file_size: u64,
+}
+
+/// The config repository a decision or a status is read from and written to.
+#[derive(Debug, Args)]
+pub struct RepoArgs {
+    /// The config repository's URL; default: the `origin` remote of the current checkout.
+    #[arg(long, env = "SERIN_REPO")]
+    pub repo: Option<String>,
+    /// The branch Serin follows.
+    #[arg(long, env = "SERIN_BRANCH", default_value = "main")]
+    pub branch: String,
+    /// The ledger's branch, if Serin runs with --status-branch.
+    #[arg(long, env = "SERIN_STATUS_BRANCH")]
+    pub status_branch: Option<String>,
+    #[command(flatten)]
+    pub git: GitArgs,
+}
+
+/// `serin approve | rollback | retry <namespace>/<name>`.
+#[derive(Debug, Args)]
+pub struct DecisionArgs {
+    /// The canary, as <namespace>/<name>.
+    pub canary: String,
+    /// The gates to open (approve only; repeatable): confirm-rollout, confirm-traffic-increase,
+    /// confirm-promotion. Default: all three.
+    #[arg(long)]
+    pub gate: Vec<String>,
+    /// The revision decided on; default: the one the ledger shows now.
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// Who decides, as 'Name <email>'; default: user.name and user.email of Git's configuration.
+    #[arg(long)]
+    pub author: Option<String>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+/// `serin status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only canaries of this namespace.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Read the ledger in Git instead of the cluster (no cluster access needed).
+    #[arg(long)]
+    pub from_git: bool,
+    /// Refresh every 2 seconds, in place.
+    #[arg(long)]
+    pub watch: bool,
+    /// Kubeconfig to use; default: in-cluster, then $KUBECONFIG, then ~/.kube/config.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
 }
 
 /// Credentials for --repo (never put them in the URL: it ends up in shell history).
@@ -197,4 +259,45 @@ pub struct RunArgs {
     /// Namespace of manifests in --source that name none.
     #[arg(long, env = "SERIN_DEFAULT_NAMESPACE", default_value = "default")]
     pub default_namespace: String,
+    /// The config repository (https://, ssh://, git://, file://): manifests are pulled from
+    /// it, and the ledger and reverts are committed and pushed back to it.
+    #[arg(long, env = "SERIN_REPO", conflicts_with = "source")]
+    pub repo: Option<String>,
+    /// Branch of --repo to follow.
+    #[arg(long, env = "SERIN_BRANCH", default_value = "main")]
+    pub branch: String,
+    /// Branch for the ledger commits, if not the followed branch (created on first push).
+    #[arg(long, env = "SERIN_STATUS_BRANCH")]
+    pub status_branch: Option<String>,
+    /// How often to fetch --repo: a duration (30s, 1m) or a cron expression (5 or 6 fields, UTC).
+    #[arg(long, env = "SERIN_POLL", default_value = "1m")]
+    pub poll: String,
+    /// Apply an unchanged tree again this often, repairing drift in the cluster.
+    #[arg(long, value_parser = duration, default_value = "10m")]
+    pub resync_interval: std::time::Duration,
+    /// Longest wait for one Git operation (fetch, push).
+    #[arg(long, value_parser = duration, default_value = "60s")]
+    pub git_timeout: std::time::Duration,
+    /// Address of the HTTP server for push webhooks (POST /hooks/git) and /healthz, e.g. 0.0.0.0:8080.
+    #[arg(long, env = "SERIN_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// File holding the push webhook secret (GitHub/Gitea HMAC key, GitLab token).
+    #[arg(long, env = "SERIN_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// What a failed analysis does to Git: record it in the ledger, or also revert the
+    /// target's manifests to the promoted revision (per canary: annotation serin.dev/on-failure).
+    #[arg(long, env = "SERIN_ON_FAILURE", default_value = "record")]
+    pub on_failure: String,
+    /// Ledger commits for every transition and advance (all) or phase transitions only.
+    #[arg(long, env = "SERIN_LEDGER_GRANULARITY", default_value = "all")]
+    pub ledger_granularity: String,
+    /// Author and committer of ledger and revert commits.
+    #[arg(
+        long,
+        env = "SERIN_GIT_AUTHOR",
+        default_value = "Serin <serin@localhost>"
+    )]
+    pub git_author: String,
+    #[command(flatten)]
+    pub git: GitArgs,
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serin::catalog::{self, Catalog, CatalogOptions, ConfigOrigin};
 use serin::source::{Snapshot, SnapshotOptions};
 
-use crate::cli::{CatalogArgs, GitArgs, Output, PlanOutput, RunArgs};
+use crate::cli::{CatalogArgs, GitArgs, Output, PlanOutput};
 
 fn catalog_options(args: &CatalogArgs) -> CatalogOptions {
     CatalogOptions {
@@ -244,86 +244,4 @@ pub async fn doctor(
         println!("{failed} of {} checks failed", checks.len());
         Ok(ExitCode::from(1))
     }
-}
-
-pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    use serin::analysis::runner::{Runner, RunnerOptions};
-    use serin::analysis::scheduler::Scheduler;
-
-    let client = serin::cluster::connect(args.kubeconfig.as_deref()).await?;
-    let workloads = serin::workload::WorkloadOptions {
-        selector_labels: args.selector_labels.clone(),
-        include_label_prefixes: args.include_label_prefix.clone(),
-    };
-    let source = match &args.source {
-        Some(dir) => {
-            let config = serin::sync::SourceConfig {
-                dir: dir.clone(),
-                snapshot: SnapshotOptions {
-                    path: args.path.clone(),
-                    ..Default::default()
-                },
-                catalog: CatalogOptions {
-                    default_namespace: args.default_namespace.clone(),
-                    selector_labels: args.selector_labels.clone(),
-                    ..Default::default()
-                },
-            };
-            let mut apply = serin::apply::ApplyOptions::new(args.inventory.clone());
-            apply.inventory_namespace = args.inventory_namespace.clone();
-            Some(serin::sync::SourceSync::new(client.clone(), config, apply)?)
-        }
-        None => None,
-    };
-    let options = RunnerOptions {
-        default_provider: args.provider,
-        metrics_server: Some(args.metrics_server),
-        event_webhook: args.event_webhook,
-        workloads,
-        instance: std::env::var("POD_NAME").ok(),
-        min_interval: args.min_analysis_interval,
-    };
-    let runner = Runner::new(client.clone(), options)?;
-    let mut scheduler = Scheduler::new(client, runner, args.namespace.clone());
-    tracing::info!(
-        "serin run: analysing canaries{}{}",
-        args.namespace
-            .as_deref()
-            .map(|n| format!(" in namespace {n}"))
-            .unwrap_or_default(),
-        args.source
-            .as_ref()
-            .map(|d| format!(", applying {}", d.display()))
-            .unwrap_or_default()
-    );
-    let stop = tokio::signal::ctrl_c();
-    tokio::pin!(stop);
-    loop {
-        if let Some(source) = &source {
-            match source.run().await {
-                Ok(report) => {
-                    for p in &report.problems {
-                        tracing::warn!("{}", p.to_string().replace("\n  fix:", "; fix:"));
-                    }
-                    tracing::info!("applied: {}", report.applied);
-                }
-                Err(e) => tracing::warn!("cannot sync {}: {e}", source_name(&args.source)),
-            }
-        }
-        if let Err(e) = scheduler.sync().await {
-            tracing::warn!("cannot list canaries: {e}");
-        }
-        tokio::select! {
-            _ = &mut stop => break,
-            () = tokio::time::sleep(args.control_loop_interval) => {}
-        }
-    }
-    scheduler.shutdown();
-    Ok(ExitCode::SUCCESS)
-}
-
-fn source_name(dir: &Option<PathBuf>) -> String {
-    dir.as_ref()
-        .map(|d| d.display().to_string())
-        .unwrap_or_default()
 }

@@ -9,7 +9,7 @@ use serin::source::{Snapshot, SnapshotOptions};
 
 use crate::cli::GitArgs;
 
-fn auth(args: &GitArgs) -> anyhow::Result<GitAuth> {
+pub fn auth(args: &GitArgs) -> anyhow::Result<GitAuth> {
     Ok(match (&args.git_token_file, &args.git_ssh_key) {
         (Some(_), Some(_)) => {
             anyhow::bail!("give either --git-token-file or --git-ssh-key, not both")
@@ -30,7 +30,7 @@ fn auth(args: &GitArgs) -> anyhow::Result<GitAuth> {
     })
 }
 
-fn cache_dir(args: &GitArgs) -> PathBuf {
+pub fn cache_dir(args: &GitArgs) -> PathBuf {
     args.cache_dir.clone().unwrap_or_else(|| {
         let base = std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)

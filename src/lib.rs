@@ -14,6 +14,8 @@ pub mod cluster;
 pub mod crypto;
 pub mod doctor;
 pub mod gates;
+pub mod gitops;
+pub mod ledger;
 pub mod message;
 pub mod metrics;
 pub mod plan;

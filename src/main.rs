@@ -4,7 +4,9 @@ use clap::Parser;
 
 mod cli;
 mod commands;
+mod decide;
 mod git;
+mod serve;
 
 use cli::{Cli, Command};
 
@@ -57,7 +59,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             catalog,
             output,
         } => commands::hash(dir.as_deref(), &catalog, output),
-        Command::Run(args) => commands::run(args).await,
+        Command::Run(args) => serve::run(*args).await,
+        Command::Approve(args) => decide::decide(serin::gates::approvals::Action::Approve, &args),
+        Command::Rollback(args) => decide::decide(serin::gates::approvals::Action::Rollback, &args),
+        Command::Retry(args) => decide::decide(serin::gates::approvals::Action::Retry, &args),
+        Command::Status(args) => decide::status(&args).await,
         Command::Crd => commands::crd(),
         Command::Doctor {
             kubeconfig,

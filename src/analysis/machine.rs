@@ -126,6 +126,18 @@ pub struct TickInput<'a> {
     /// The provider in force (the canary's, else Serin's default) is `kubernetes`.
     pub kubernetes_provider: bool,
     pub now: Time,
+    /// What Git approvals add to this tick (all off without a Git source).
+    pub git: GitInput,
+}
+
+/// What `serin approve | rollback | retry` commits ask of a tick.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GitInput {
+    /// Gate types to ask about even if the canary has no webhook of that type: a Git approval
+    /// exists for them, or the `serin.dev/approval` annotation requires one.
+    pub gates: Vec<HookType>,
+    /// A retry of the failed revision was committed after the failure: analyse it again.
+    pub retry: bool,
 }
 
 /// Decides one tick, or asks what it needs to know.
@@ -323,7 +335,8 @@ impl<'a> Tick<'a> {
 
     /// The results of the hooks of `kind`; empty (without asking) when the canary has none.
     fn hooks(&self, kind: HookType, phase: CanaryPhase) -> Result<Vec<HookResult>, Question> {
-        if self.analysis.webhooks_of(kind).next().is_none() {
+        if self.analysis.webhooks_of(kind).next().is_none() && !self.input.git.gates.contains(&kind)
+        {
             return Ok(Vec::new());
         }
         self.answers
@@ -365,6 +378,9 @@ impl<'a> Tick<'a> {
             self.phase(),
             CanaryPhase::Terminating | CanaryPhase::Terminated
         ) {
+            return Ok(());
+        }
+        if self.back_at_promoted_revision() {
             return Ok(());
         }
         if !self.should_advance() {
@@ -562,9 +578,35 @@ impl<'a> Tick<'a> {
         Ok(())
     }
 
-    /// `shouldAdvance`: an analysis is under way, or the target changed since the last sync.
+    /// `shouldAdvance`: an analysis is under way, or the target changed since the last sync
+    /// (Serin: or a Git retry asks to analyse the failed revision again).
     fn should_advance(&self) -> bool {
-        in_analysis(self.phase()) || self.target_changed() || self.configs_changed()
+        in_analysis(self.phase())
+            || self.target_changed()
+            || self.configs_changed()
+            || (self.phase() == CanaryPhase::Failed && self.input.git.retry)
+    }
+
+    /// Serin: a failed canary whose target went back to what the primary runs (a revert in Git,
+    /// or by hand) adopts it as its applied revision, so that no analysis starts for it and a
+    /// later change is compared with it. Flagger keeps the failed revision as applied, and the
+    /// reverted configs would then look like a change to analyse.
+    fn back_at_promoted_revision(&mut self) -> bool {
+        let hash = &self.input.target.hash;
+        if self.phase() != CanaryPhase::Failed
+            || self.status.last_promoted_spec.as_ref() != Some(hash)
+            || self.status.last_applied_spec.as_ref() == Some(hash)
+        {
+            return false;
+        }
+        self.status.last_applied_spec = Some(hash.clone());
+        self.status.tracked_configs = Some(self.input.target.tracked_configs.clone());
+        self.touch();
+        self.event(format!(
+            "{} is back at the promoted revision; no analysis",
+            self.target_name()
+        ));
+        true
     }
 
     /// `hasSpecChanged`: a revision equal to the promoted one is not a change (a manual

@@ -4,6 +4,7 @@
 
 use kube::{Api, Client};
 
+use super::machine::GitInput;
 use super::machine::{
     AnalysisOutcome, Answers, Decision, Effect, HookResult, Question, Readiness, Step,
     TargetRevision, TickInput, tick,
@@ -12,6 +13,8 @@ use super::metrics::MetricAnalyzer;
 use super::report::{EventRecorder, write_status};
 use crate::api::{Canary, CanaryPhase, CanaryStatus, HookType};
 use crate::gates::{EventType, HookRun, WebhookClient};
+use crate::gitops::{GitGate, GitLink};
+use crate::ledger::GateRecord;
 use crate::message::error_chain;
 use crate::revision::{ConfigContent, ConfigKind, Revision, RevisionInput, config_refs};
 use crate::router::{
@@ -19,6 +22,13 @@ use crate::router::{
     ServiceSelector,
 };
 use crate::workload::{WorkloadOptions, Workloads};
+
+/// What a question of the machine is about.
+struct Ask<'a> {
+    canary: &'a Canary,
+    router: &'a MeshRouter,
+    target: &'a TargetRevision,
+}
 
 /// How the runner behaves where a canary does not say.
 #[derive(Debug, Clone)]
@@ -93,6 +103,8 @@ pub struct Runner {
     hooks: WebhookClient,
     metrics: MetricAnalyzer,
     events: EventRecorder,
+    /// Approvals and the ledger, when the configuration comes from Git.
+    git: Option<GitLink>,
 }
 
 /// What one tick did, for logs and tests.
@@ -118,9 +130,16 @@ impl Runner {
                 options.default_provider.clone(),
             ),
             events: EventRecorder::new(client.clone(), options.instance.clone()),
+            git: None,
             client,
             options,
         })
+    }
+
+    /// Connects the runner to the Git loop: approvals open gates, ticks feed the ledger.
+    pub fn with_git(mut self, link: GitLink) -> Self {
+        self.git = Some(link);
+        self
     }
 
     fn provider(&self, canary: &Canary) -> String {
@@ -162,11 +181,11 @@ impl Runner {
                 .max(std::time::Duration::from_secs(60)),
             |a| a.interval_with_minimum(self.options.min_interval),
         );
-        let unchanged = |events| TickReport {
+        let unchanged = |events: Vec<(bool, String)>| TickReport {
             interval,
             phase: status.phase,
             canary_weight: status.canary_weight,
-            events,
+            events: events.into_iter().map(|(_, m)| m).collect(),
         };
         let (router, target) = match self.prepare(&canary).await {
             Ok(prepared) => prepared,
@@ -175,7 +194,10 @@ impl Runner {
                 return Ok(Some(unchanged(events)));
             }
         };
-        let decision = self.decide(&canary, &router, &target).await;
+        let mut gates = Vec::new();
+        let decision = self
+            .decide(&canary, &router, &target, &mut gates, &mut events)
+            .await;
         let mut new_status = decision.status.clone();
         if !self
             .carry_out(&canary, &router, &decision, &mut new_status, &mut events)
@@ -185,12 +207,15 @@ impl Runner {
         }
         if decision.status_changed || new_status != decision.status {
             write_status(&self.client, &canary, &new_status).await?;
+            if let Some(git) = &self.git {
+                git.observe(&canary, &new_status, &target.hash, &events, gates);
+            }
         }
         Ok(Some(TickReport {
             interval,
             phase: new_status.phase,
             canary_weight: new_status.canary_weight,
-            events,
+            events: events.into_iter().map(|(_, m)| m).collect(),
         }))
     }
 
@@ -322,8 +347,20 @@ impl Runner {
         canary: &Canary,
         router: &MeshRouter,
         target: &TargetRevision,
+        gates: &mut Vec<GateRecord>,
+        events: &mut Vec<(bool, String)>,
     ) -> Decision {
         let kubernetes_provider = self.provider(canary) == "kubernetes";
+        let git = match &self.git {
+            Some(g) => {
+                let (input, problems) = g.tick_input(canary, &target.hash);
+                for p in problems {
+                    self.event(canary, true, &p, events).await;
+                }
+                input
+            }
+            None => GitInput::default(),
+        };
         let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             k8s_openapi::jiff::Timestamp::now(),
         );
@@ -334,21 +371,32 @@ impl Runner {
                 target,
                 kubernetes_provider,
                 now: now.clone(),
+                git: git.clone(),
             };
             match tick(&input, &answers) {
                 Step::Done(decision) => return *decision,
-                Step::Ask(question) => self.answer(canary, router, question, &mut answers).await,
+                Step::Ask(question) => {
+                    let ask = Ask {
+                        canary,
+                        router,
+                        target,
+                    };
+                    self.answer(&ask, question, &mut answers, gates, events)
+                        .await
+                }
             }
         }
     }
 
     async fn answer(
         &self,
-        canary: &Canary,
-        router: &MeshRouter,
+        ask: &Ask<'_>,
         question: Question,
         answers: &mut Answers,
+        gates: &mut Vec<GateRecord>,
+        events: &mut Vec<(bool, String)>,
     ) {
+        let (canary, router) = (ask.canary, ask.router);
         let readiness = |r: Result<Readiness, crate::workload::WorkloadError>| {
             r.unwrap_or_else(|e| Readiness::Waiting(error_chain(&e)))
         };
@@ -365,8 +413,43 @@ impl Runner {
                 answers.routes = Some(router.get_routes(canary).await.map_err(|e| error_chain(&e)));
             }
             Question::Hooks(kind, phase) => {
-                let run = self.hooks.run_hooks(canary, kind, phase).await;
-                answers.hooks.push((kind, hook_results(canary, &run)));
+                let git = self
+                    .git
+                    .as_ref()
+                    .map(|g| g.gate(canary, kind, &ask.target.hash));
+                let results = match git {
+                    // A Git decision stands for the person who made it: the webhooks of the
+                    // gate are not asked.
+                    Some(GitGate::Opened { result, record }) => {
+                        gates.push(record);
+                        vec![result]
+                    }
+                    other => {
+                        let mut results = Vec::new();
+                        if let Some(GitGate::Closed {
+                            stale,
+                            required,
+                            record,
+                        }) = other
+                        {
+                            if let Some(message) = stale {
+                                self.event(canary, true, &message, events).await;
+                            }
+                            if let Some(record) = record {
+                                gates.push(record);
+                            }
+                            if let Some(r) = required {
+                                results.push(r);
+                            }
+                        }
+                        if results.iter().all(|r| r.outcome.is_ok()) {
+                            let run = self.hooks.run_hooks(canary, kind, phase).await;
+                            results.extend(hook_results(canary, &run));
+                        }
+                        results
+                    }
+                };
+                answers.hooks.push((kind, results));
             }
             Question::Analysis => {
                 let rollout = self
@@ -401,7 +484,7 @@ impl Runner {
         router: &MeshRouter,
         decision: &Decision,
         status: &mut CanaryStatus,
-        events: &mut Vec<String>,
+        events: &mut Vec<(bool, String)>,
     ) -> bool {
         for effect in &decision.effects {
             let result = match effect {
@@ -468,8 +551,14 @@ impl Runner {
     }
 
     /// A Kubernetes Event, the same text to the canary's event webhooks, and a log line.
-    async fn event(&self, canary: &Canary, warning: bool, message: &str, events: &mut Vec<String>) {
-        events.push(message.to_string());
+    async fn event(
+        &self,
+        canary: &Canary,
+        warning: bool,
+        message: &str,
+        events: &mut Vec<(bool, String)>,
+    ) {
+        events.push((warning, message.to_string()));
         if warning {
             tracing::warn!(canary = %canary.dotted_name(), "{message}");
         } else {

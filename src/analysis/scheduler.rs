@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use kube::api::ListParams;
 use kube::{Api, Client};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::runner::Runner;
@@ -21,7 +22,7 @@ pub struct Scheduler {
     runner: Arc<Runner>,
     /// Only canaries of this namespace, when set (Flagger's `-namespace`).
     namespace: Option<String>,
-    tasks: BTreeMap<(String, String), JoinHandle<()>>,
+    tasks: BTreeMap<(String, String), (JoinHandle<()>, Arc<Notify>)>,
 }
 
 impl Scheduler {
@@ -41,7 +42,7 @@ impl Scheduler {
             None => Api::all(self.client.clone()),
         };
         let canaries = api.list(&ListParams::default()).await?;
-        self.tasks.retain(|_, task| !task.is_finished());
+        self.tasks.retain(|_, (task, _)| !task.is_finished());
         for canary in canaries.items {
             let key = (
                 canary.metadata.namespace.clone().unwrap_or_default(),
@@ -52,15 +53,26 @@ impl Scheduler {
             }
             let runner = self.runner.clone();
             let (ns, name) = key.clone();
-            self.tasks
-                .insert(key, tokio::spawn(run_canary(runner, ns, name)));
+            let kick = Arc::new(Notify::new());
+            let task = tokio::spawn(run_canary(runner, ns, name, kick.clone()));
+            self.tasks.insert(key, (task, kick));
         }
         Ok(self.tasks.len())
     }
 
+    /// Ticks these canaries now instead of at their next interval: the source just changed
+    /// their target, and "New revision detected" should not wait for a whole interval.
+    pub fn kick(&self, canaries: &[(String, String)]) {
+        for key in canaries {
+            if let Some((_, kick)) = self.tasks.get(key) {
+                kick.notify_one();
+            }
+        }
+    }
+
     /// Stops every canary's task.
     pub fn shutdown(self) {
-        for task in self.tasks.values() {
+        for (task, _) in self.tasks.values() {
             task.abort();
         }
     }
@@ -82,7 +94,7 @@ impl Scheduler {
 }
 
 /// Ticks one canary immediately and then at its interval, until it is deleted.
-async fn run_canary(runner: Arc<Runner>, namespace: String, name: String) {
+async fn run_canary(runner: Arc<Runner>, namespace: String, name: String, kick: Arc<Notify>) {
     loop {
         let interval = match runner.tick(&namespace, &name).await {
             Ok(Some(report)) => {
@@ -98,6 +110,9 @@ async fn run_canary(runner: Arc<Runner>, namespace: String, name: String) {
                 DEFAULT_CONTROL_LOOP_INTERVAL
             }
         };
-        tokio::time::sleep(interval).await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = kick.notified() => {}
+        }
     }
 }

@@ -47,6 +47,9 @@ struct World {
     effects: Vec<Effect>,
     asked: Vec<Question>,
     promoted: Option<String>,
+    /// What Git approvals say; `git_hooks` scripts the answers to gates asked because of it.
+    git: super::machine::GitInput,
+    git_hooks: BTreeMap<String, VecDeque<Result<(), String>>>,
 }
 
 impl World {
@@ -64,6 +67,8 @@ impl World {
             effects: Vec::new(),
             asked: Vec::new(),
             promoted: None,
+            git: Default::default(),
+            git_hooks: BTreeMap::new(),
         }
     }
 
@@ -114,6 +119,17 @@ impl World {
                     .get_mut(kind.as_str())
                     .and_then(VecDeque::pop_front);
                 let mut results = Vec::new();
+                if let Some(answer) = self
+                    .git_hooks
+                    .get_mut(kind.as_str())
+                    .and_then(VecDeque::pop_front)
+                {
+                    results.push(HookResult {
+                        name: "serin approve".into(),
+                        outcome: answer,
+                        mute_alert: false,
+                    });
+                }
                 for w in analysis.webhooks_of(*kind) {
                     let outcome = scripted.clone().unwrap_or(Ok(()));
                     let stop = match kind {
@@ -144,6 +160,7 @@ impl World {
                 target: &self.target,
                 kubernetes_provider: self.kubernetes,
                 now: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+                git: self.git.clone(),
             };
             match tick(&input, &answers) {
                 Step::Ask(q) => {
@@ -680,6 +697,7 @@ fn router_errors_halt_the_tick_with_a_warning() {
         target: &w.target,
         kubernetes_provider: false,
         now: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+        git: Default::default(),
     };
     let answers = Answers {
         primary_ready: Some(Readiness::Ready),
@@ -743,4 +761,109 @@ fn the_last_metric_values_are_kept_in_the_status() {
         failed[0].message.as_deref(),
         Some("Halt podinfo.test advancement error-rate 30.00 > 1")
     );
+}
+
+#[test]
+fn a_git_approval_gate_holds_without_any_webhook() {
+    let a = json!({ "interval": "1m", "threshold": 2, "maxWeight": 20, "stepWeight": 10 });
+    let mut w = World::new(canary(a));
+    w.initialized_with_new_revision();
+    w.git.gates = vec![HookType::ConfirmPromotion];
+    w.git_hooks.insert(
+        "confirm-promotion".into(),
+        VecDeque::from([Err("no Git approval for revision v2".to_string()), Ok(())]),
+    );
+    let seen = w.run_until(Promoting, 10);
+    assert_eq!(
+        seen,
+        [
+            (Progressing, 0),
+            (Progressing, 10),
+            (Progressing, 20),
+            (WaitingPromotion, 0),
+            (Promoting, 0),
+        ]
+    );
+    assert!(w.events.contains(
+        &"Halt podinfo.test advancement waiting for promotion approval serin approve".to_string()
+    ));
+    assert!(
+        w.events
+            .contains(&"Confirm-promotion check serin approve passed".to_string())
+    );
+}
+
+#[test]
+fn a_git_rollback_rolls_back_without_a_webhook() {
+    let mut w = World::new(canary(progressive()));
+    w.initialized_with_new_revision();
+    w.run_until(Progressing, 1);
+    w.tick();
+    w.git.gates = vec![HookType::Rollback];
+    w.git_hooks
+        .insert("rollback".into(), VecDeque::from([Ok(())]));
+    w.run_until(Failed, 3);
+    assert!(
+        w.events
+            .contains(&"Rolling back podinfo.test manual webhook invoked".to_string())
+    );
+}
+
+#[test]
+fn a_git_retry_analyses_the_failed_revision_again() {
+    let mut w = World::new(canary(progressive()));
+    w.initialized_with_new_revision();
+    w.run_until(Progressing, 1);
+    w.tick();
+    let fail = || AnalysisOutcome::Failed(vec!["Halt podinfo.test advancement x".into()]);
+    w.analysis = VecDeque::from([fail(), fail()]);
+    w.run_until(Failed, 5);
+    assert!(
+        w.tick().effects.is_empty(),
+        "a failed revision stays failed"
+    );
+    w.git.retry = true;
+    w.tick();
+    assert_eq!(w.phase(), Progressing);
+    assert_eq!(
+        w.canary
+            .status
+            .as_ref()
+            .and_then(|s| s.last_applied_spec.clone()),
+        Some("v2".into())
+    );
+}
+
+#[test]
+fn a_target_reverted_to_the_primary_is_adopted_without_analysis() {
+    let mut w = World::new(canary(progressive()));
+    w.initialized_with_new_revision();
+    w.run_until(Progressing, 1);
+    w.tick();
+    let fail = || AnalysisOutcome::Failed(vec!["Halt podinfo.test advancement x".into()]);
+    w.analysis = VecDeque::from([fail(), fail()]);
+    w.run_until(Failed, 5);
+    w.events.clear();
+    // Git was reverted: the target is the primary's revision again, configs included.
+    w.target = revision("v1");
+    w.target.tracked_configs = [("configmap/podinfo-config".to_string(), "old".to_string())].into();
+    let d = w.tick();
+    assert_eq!(w.phase(), Failed);
+    assert!(d.status_changed);
+    assert_eq!(
+        w.events,
+        ["podinfo.test is back at the promoted revision; no analysis"]
+    );
+    let status = w.canary.status.clone().expect("status");
+    assert_eq!(status.last_applied_spec.as_deref(), Some("v1"));
+    for _ in 0..3 {
+        assert!(
+            w.tick().effects.is_empty(),
+            "nothing starts for the reverted revision"
+        );
+    }
+    assert_eq!(w.phase(), Failed);
+    w.target = revision("v3");
+    w.tick();
+    assert_eq!(w.phase(), Progressing);
 }

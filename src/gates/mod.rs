@@ -13,6 +13,7 @@
 //! What a gate's answer *means* (halt, wait for approval, roll back) is decided by the
 //! analysis; this module only reports which hooks passed and why one failed.
 
+pub mod approvals;
 pub mod payload;
 pub mod retry;
 pub mod webhook;

@@ -56,6 +56,7 @@ pub async fn status_and_events_reach_the_cluster() -> TestResult {
         target: &target,
         kubernetes_provider: false,
         now: Time(k8s_openapi::jiff::Timestamp::now()),
+        git: Default::default(),
     };
     let answers = Answers {
         primary_ready: Some(serin::analysis::Readiness::Ready),

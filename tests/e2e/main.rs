@@ -9,6 +9,7 @@ mod apply;
 mod canary_status;
 mod deployment;
 mod gateway_api;
+mod gitops;
 mod metric_checks;
 mod prometheus;
 mod rollout;
@@ -50,6 +51,15 @@ fn main() -> ExitCode {
     serin::telemetry::init("off");
     let args = Arguments::from_args();
     let trials = vec![
+        trial(
+            "gitops_pull_request_flow_kill_and_rebuild",
+            gitops::pull_request_flow_kill_and_rebuild,
+        ),
+        trial(
+            "gitops_remote_outage_loses_nothing",
+            gitops::remote_outage_loses_nothing,
+        ),
+        trial("gitops_approvals_and_revert", gitops::approvals_and_revert),
         trial(
             "scenario_more_kubernetes_provider_blue_green",
             scenarios_more::kubernetes_provider_blue_green,

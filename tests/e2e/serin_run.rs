@@ -26,7 +26,7 @@ impl Drop for Serin {
 }
 
 /// The example config repo for namespace `ns`: intervals shortened, hooks and Prometheus local.
-fn write_repo(dir: &Path, ns: &str, hooks: &str, prometheus: &str) -> TestResult {
+pub(crate) fn write_repo(dir: &Path, ns: &str, hooks: &str, prometheus: &str) -> TestResult {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/podinfo");
     std::fs::create_dir_all(dir).context("mkdir")?;
     for entry in std::fs::read_dir(&examples).context("examples")? {

@@ -1,0 +1,372 @@
+//! The ledger task: observations of ticks in, status commits out, pushed with retry.
+//!
+//! Observations that arrive together (one scheduler cycle) become one commit; a canary seen
+//! twice starts a new commit, so that no transition is folded away. Commits are queued in the
+//! local mirror first (they survive a restart there) and pushed after every batch; while the
+//! remote is unreachable the push is retried with backoff and new commits queue behind the
+//! old ones, in order (DESIGN.md, Push).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::message::{self, Entry, Granularity};
+use super::record::{self, LedgerRecord, Observation};
+use super::revert;
+use crate::api::CanaryPhase;
+use crate::catalog::CatalogOptions;
+use crate::message::error_chain;
+use crate::source::SnapshotOptions;
+use crate::source::git::{Author, FileChange, GitError, GitWorker};
+
+/// What Git gets after a failed analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// The failure is written to the ledger; the manifests stay as they are.
+    #[default]
+    Record,
+    /// The target's manifests and configs are also committed back to the promoted revision.
+    Revert,
+}
+
+impl std::str::FromStr for OnFailure {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "record" => Ok(OnFailure::Record),
+            "revert" => Ok(OnFailure::Revert),
+            other => Err(format!(
+                "unknown on-failure policy {other:?}: use record or revert"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// The branch the configuration comes from (reverts are committed there).
+    pub branch: String,
+    /// The branch ledger files are committed to: `branch`, or a separate status branch.
+    pub status_branch: String,
+    pub author: Author,
+    pub granularity: Granularity,
+    pub on_failure: OnFailure,
+    /// What the source reads, for reverts.
+    pub snapshot: SnapshotOptions,
+    pub catalog: CatalogOptions,
+    /// The longest wait for one Git operation (libgit2 has no timeouts of its own here).
+    pub git_timeout: Duration,
+}
+
+/// Retries of a failed push wait 1 s, 2 s, 4 s … up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+pub struct LedgerWriter {
+    worker: GitWorker,
+    config: LedgerConfig,
+    records: BTreeMap<(String, String), LedgerRecord>,
+    /// The next push attempt while commits are queued, with its backoff.
+    retry: Option<(tokio::time::Instant, Duration)>,
+}
+
+impl LedgerWriter {
+    /// A writer continuing from `records` (the ledger files at the branch head or the newest
+    /// queued commit).
+    pub fn new(worker: GitWorker, config: LedgerConfig, records: Vec<LedgerRecord>) -> Self {
+        LedgerWriter {
+            worker,
+            config,
+            records: records.into_iter().map(|r| (r.key(), r)).collect(),
+            retry: None,
+        }
+    }
+
+    /// The ledger files at the newest commit Serin knows of for `branch`: its own queued
+    /// commits first (they are newer than the remote's), else the fetched branch head.
+    pub async fn load(
+        worker: &GitWorker,
+        branch: &str,
+    ) -> Result<(Vec<LedgerRecord>, Vec<String>), GitError> {
+        let branch = branch.to_string();
+        worker
+            .with(move |repo| {
+                let pending = repo.pending(&branch)?;
+                let at = match pending.last() {
+                    Some(c) => *c,
+                    None => repo.resolve(&format!("refs/remotes/origin/{branch}"))?,
+                };
+                let files = repo.read_dir(at, record::STATUS_DIR)?;
+                let mut records = Vec::new();
+                let mut problems = Vec::new();
+                for (path, bytes) in files {
+                    match LedgerRecord::parse(&path, &bytes) {
+                        Ok(r) => records.push(r),
+                        Err(e) => problems.push(e.to_string()),
+                    }
+                }
+                Ok((records, problems))
+            })
+            .await?
+    }
+
+    pub fn records(&self) -> impl Iterator<Item = &LedgerRecord> {
+        self.records.values()
+    }
+
+    /// Runs until `observations` closes, then pushes what is queued one last time.
+    pub async fn run(mut self, mut observations: mpsc::UnboundedReceiver<Observation>) {
+        // Commits queued by an earlier run (the remote was away when it stopped) go first.
+        self.push().await;
+        loop {
+            let retry_at = self.retry.map(|(at, _)| at);
+            tokio::select! {
+                received = observations.recv() => {
+                    let Some(first) = received else { break };
+                    let mut batch = vec![first];
+                    while let Ok(more) = observations.try_recv() {
+                        batch.push(more);
+                    }
+                    self.record(batch).await;
+                    self.push().await;
+                }
+                () = sleep_until(retry_at) => {
+                    self.push().await;
+                }
+            }
+        }
+        self.push().await;
+    }
+
+    /// Turns a batch of observations into commits.
+    pub async fn record(&mut self, batch: Vec<Observation>) {
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut reverts = Vec::new();
+        for obs in batch {
+            let key = (obs.namespace.clone(), obs.name.clone());
+            let before = self.records.get(&key).cloned();
+            let mut after = record::observe(before.as_ref(), &obs);
+            let Some(summary) = message::summary(before.as_ref(), &after, self.config.granularity)
+            else {
+                self.records.insert(key, after);
+                continue;
+            };
+            if entries.iter().any(|e| e.record.key() == key) {
+                self.commit(std::mem::take(&mut entries)).await;
+            }
+            let failed_now = after.phase == CanaryPhase::Failed
+                && before
+                    .as_ref()
+                    .is_none_or(|b| b.phase != CanaryPhase::Failed);
+            let policy = match obs.on_failure.as_deref().map(str::parse::<OnFailure>) {
+                Some(Ok(p)) => p,
+                Some(Err(e)) => {
+                    tracing::warn!(canary = %after.canary, "annotation serin.dev/on-failure: {e}");
+                    self.config.on_failure
+                }
+                None => self.config.on_failure,
+            };
+            if failed_now && policy == OnFailure::Revert {
+                let outcome = self.plan_revert(&after).await;
+                if let Some(h) = after.history.first_mut() {
+                    h.revert = match &outcome {
+                        Ok((_, to)) => format!("reverted to the promoted revision of {to}"),
+                        Err(e) => format!("not reverted: {e}"),
+                    };
+                }
+                if let Ok((plan, _)) = outcome {
+                    reverts.push((after.clone(), plan));
+                }
+            }
+            self.records.insert(key, after.clone());
+            entries.push(Entry {
+                summary,
+                record: after,
+            });
+        }
+        self.commit(entries).await;
+        for (record, plan) in reverts {
+            self.commit_revert(&record, plan).await;
+        }
+    }
+
+    async fn commit(&mut self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let message = message::commit_message(&entries);
+        let changes: Vec<FileChange> = entries
+            .iter()
+            .map(|e| FileChange {
+                path: e.record.path(),
+                content: Some(e.record.render().into_bytes()),
+            })
+            .collect();
+        let branch = self.config.status_branch.clone();
+        let author = self.config.author.clone();
+        let result = self
+            .git(move |repo| repo.queue_commit(&branch, &changes, &message, &author))
+            .await;
+        match result {
+            Ok(Some(id)) => {
+                tracing::debug!(commit = %id, canaries = entries.len(), "ledger commit queued")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("cannot commit to the ledger: {e}"),
+        }
+    }
+
+    /// The revert plan for a failed canary, and the promoted commit it goes back to.
+    async fn plan_revert(
+        &self,
+        failed: &LedgerRecord,
+    ) -> Result<(revert::RevertPlan, String), String> {
+        let promoted = failed
+            .last_promoted
+            .as_ref()
+            .map(|p| p.origin.source_commit.clone())
+            .filter(|c| !c.is_empty())
+            .ok_or("the ledger has no promoted commit for it")?;
+        let branch = self.config.branch.clone();
+        let snapshot = self.config.snapshot.clone();
+        let catalog = self.config.catalog.clone();
+        let (ns, name) = failed.key();
+        let to = promoted.clone();
+        self.git(move |repo| {
+            let head = repo.resolve(&format!("refs/remotes/origin/{branch}"))?;
+            let old = repo.resolve(&to)?;
+            Ok((
+                repo.snapshot(head, &snapshot)?,
+                repo.snapshot(old, &snapshot)?,
+            ))
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|(head, old)| {
+            revert::plan_revert(&head, &old, &catalog, &ns, &name).map_err(|e| e.to_string())
+        })
+        .map(|plan| (plan, short(&promoted).to_string()))
+    }
+
+    async fn commit_revert(&mut self, failed: &LedgerRecord, plan: revert::RevertPlan) {
+        let (ns, name) = failed.key();
+        let promoted = failed.last_promoted.clone().unwrap_or_default();
+        let mut message = format!(
+            "{name}.{ns}: revert to the promoted revision after a failed analysis\n\n\
+             Serin put {} back as they were at {} (revision {}).\n",
+            plan.objects.join(", "),
+            short(&promoted.origin.source_commit),
+            short(&promoted.hash),
+        );
+        if !failed.revision.origin.cause.is_empty() {
+            message.push_str(&format!(
+                "The failed revision {} changed: {}.\n",
+                short(&failed.revision.hash),
+                failed.revision.origin.cause.join("; ")
+            ));
+        }
+        message.push_str("\nEvidence:\n");
+        for reason in &failed.reasons {
+            message.push_str(&format!("- {reason}\n"));
+        }
+        for m in &failed.metrics {
+            let v = m
+                .value
+                .map_or_else(|| "no value".to_string(), |v| format!("{v:.2}"));
+            message.push_str(&format!("- metric {} = {v}\n", m.name));
+        }
+        message.push_str(&format!(
+            "\nSerin-Canary: {}\nSerin-Phase: Failed\nSerin-Revision: {}\nSerin-Source-Commit: {}\nSerin-Reverts: {}\n",
+            failed.canary,
+            promoted.hash,
+            promoted.origin.source_commit,
+            failed.revision.origin.source_commit
+        ));
+        let branch = self.config.branch.clone();
+        let author = self.config.author.clone();
+        let changes = plan.changes;
+        match self
+            .git(move |repo| repo.queue_commit(&branch, &changes, &message, &author))
+            .await
+        {
+            Ok(Some(id)) => tracing::info!(canary = %failed.canary, commit = %id, "revert queued"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(canary = %failed.canary, "cannot commit the revert: {e}"),
+        }
+    }
+
+    /// Pushes the queued commits of every branch Serin writes; schedules a retry on failure.
+    pub async fn push(&mut self) -> bool {
+        let mut branches = vec![self.config.status_branch.clone()];
+        if self.config.branch != self.config.status_branch {
+            branches.push(self.config.branch.clone());
+        }
+        let mut ok = true;
+        for branch in branches {
+            let b = branch.clone();
+            let pending = self.git(move |repo| repo.pending(&b)).await;
+            match pending {
+                Ok(p) if p.is_empty() => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("cannot read the ledger queue: {e}");
+                    ok = false;
+                    continue;
+                }
+            }
+            let b = branch.clone();
+            match self.git(move |repo| repo.push(&b)).await {
+                Ok(report) => {
+                    for d in &report.dropped {
+                        tracing::warn!(
+                            branch = %branch,
+                            "commit {:?} was not pushed: {} was changed on the remote meanwhile",
+                            d.summary,
+                            d.path
+                        );
+                    }
+                    tracing::info!(branch = %branch, commits = report.pushed.len(), head = %report.remote_head, "ledger pushed");
+                }
+                Err(e) => {
+                    ok = false;
+                    tracing::warn!(branch = %branch, "push failed, commits stay queued: {e}");
+                }
+            }
+        }
+        self.retry = if ok {
+            None
+        } else {
+            let backoff = self
+                .retry
+                .map_or(Duration::from_secs(1), |(_, b)| (b * 2).min(MAX_BACKOFF));
+            Some((tokio::time::Instant::now() + backoff, backoff))
+        };
+        ok
+    }
+
+    async fn git<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut crate::source::git::GitRepo) -> Result<R, GitError> + Send + 'static,
+    ) -> Result<R, String> {
+        match tokio::time::timeout(self.config.git_timeout, self.worker.with(f)).await {
+            Ok(Ok(Ok(r))) => Ok(r),
+            Ok(Ok(Err(e))) | Ok(Err(e)) => Err(error_chain(&e)),
+            Err(_) => Err(format!(
+                "{} did not answer within {:?}",
+                self.worker.origin(),
+                self.config.git_timeout
+            )),
+        }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn short(s: &str) -> &str {
+    s.get(..12).unwrap_or(s)
+}

@@ -1,0 +1,336 @@
+//! `serin run`: the controller. It analyses the canaries of the cluster and, with a source,
+//! applies the configuration first: a directory (`--source`, re-read on change) or a Git
+//! repository (`--repo`, fetched on a schedule and on push webhooks, with the ledger and
+//! reverts committed back).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serin::analysis::runner::{Runner, RunnerOptions};
+use serin::analysis::scheduler::Scheduler;
+use serin::catalog::CatalogOptions;
+use serin::gitops::{GitLink, GitSourceConfig, GitSync};
+use serin::ledger::{Granularity, LedgerConfig, LedgerWriter, OnFailure};
+use serin::source::SnapshotOptions;
+use serin::source::git::{Author, GitRepo, GitWorker, Secret};
+use serin::source::trigger::{
+    self, Schedule, SyncRequest, TriggerReason, WebhookConfig, request_sync,
+};
+use tokio::sync::mpsc;
+
+use crate::cli::RunArgs;
+
+/// `Name <email>` → author.
+pub fn parse_author(text: &str) -> anyhow::Result<Author> {
+    let (name, rest) = text
+        .split_once('<')
+        .with_context(|| format!("{text:?} is not an author: write it as 'Name <email>'"))?;
+    let email = rest
+        .strip_suffix('>')
+        .with_context(|| format!("{text:?} is not an author: write it as 'Name <email>'"))?;
+    Ok(Author {
+        name: name.trim().to_string(),
+        email: email.trim().to_string(),
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends to stop a pod).
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let client = serin::cluster::connect(args.kubeconfig.as_deref()).await?;
+    let workloads = serin::workload::WorkloadOptions {
+        selector_labels: args.selector_labels.clone(),
+        include_label_prefixes: args.include_label_prefix.clone(),
+    };
+    let catalog = CatalogOptions {
+        default_namespace: args.default_namespace.clone(),
+        selector_labels: args.selector_labels.clone(),
+        ..Default::default()
+    };
+    let snapshot = SnapshotOptions {
+        path: args.path.clone(),
+        ..Default::default()
+    };
+    let mut apply = serin::apply::ApplyOptions::new(args.inventory.clone());
+    apply.inventory_namespace = args.inventory_namespace.clone();
+    let options = RunnerOptions {
+        default_provider: args.provider.clone(),
+        metrics_server: Some(args.metrics_server.clone()),
+        event_webhook: args.event_webhook.clone(),
+        workloads,
+        instance: std::env::var("POD_NAME").ok(),
+        min_interval: args.min_analysis_interval,
+    };
+    let mut runner = Runner::new(client.clone(), options)?;
+    let (requests, mut incoming) = mpsc::channel::<SyncRequest>(1);
+
+    // The Git side: the repository's worker, the ledger and what the engine reads of Git.
+    let mut git = None;
+    let mut ledger_task = None;
+    if let Some(url) = &args.repo {
+        let status_branch = args
+            .status_branch
+            .clone()
+            .unwrap_or_else(|| args.branch.clone());
+        let repo = GitRepo::open_or_init(
+            url,
+            &crate::git::cache_dir(&args.git),
+            crate::git::auth(&args.git)?,
+        )?;
+        let worker = GitWorker::spawn(repo)?;
+        let granularity: Granularity = args
+            .ledger_granularity
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--ledger-granularity: {e}"))?;
+        let on_failure: OnFailure = args
+            .on_failure
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--on-failure: {e}"))?;
+        let ledger_config = LedgerConfig {
+            branch: args.branch.clone(),
+            status_branch: status_branch.clone(),
+            author: parse_author(&args.git_author).context("--git-author")?,
+            granularity,
+            on_failure,
+            snapshot: snapshot.clone(),
+            catalog: catalog.clone(),
+            git_timeout: args.git_timeout,
+        };
+        let (observations, observed) = mpsc::unbounded_channel();
+        let link = GitLink::new(Some(observations));
+        runner = runner.with_git(link.clone());
+        let config = GitSourceConfig {
+            branch: args.branch.clone(),
+            status_branch: status_branch.clone(),
+            snapshot: snapshot.clone(),
+            catalog: catalog.clone(),
+            git_timeout: args.git_timeout,
+            resync: args.resync_interval,
+        };
+        let mut sync = GitSync::new(worker.clone(), config, client.clone(), apply.clone(), link)?;
+        // The first fetch must happen before the ledger is read: the mirror may be new.
+        report(&mut sync, &SyncRequest::now(TriggerReason::Startup)).await;
+        let records = match LedgerWriter::load(&worker, &status_branch).await {
+            Ok((records, problems)) => {
+                for p in problems {
+                    tracing::warn!("{p}");
+                }
+                records
+            }
+            Err(e) => {
+                tracing::info!("starting a new ledger: {}", serin::message::error_chain(&e));
+                Vec::new()
+            }
+        };
+        let writer = LedgerWriter::new(worker, ledger_config, records);
+        ledger_task = Some(tokio::spawn(writer.run(observed)));
+        git = Some(sync);
+        let schedule = Schedule::parse(&args.poll).map_err(|e| anyhow::anyhow!("{e}"))?;
+        trigger::spawn_poll(schedule, requests.clone(), std::future::pending());
+    }
+    let dir_sync = match &args.source {
+        Some(dir) => {
+            let config = serin::sync::SourceConfig {
+                dir: dir.clone(),
+                snapshot: snapshot.clone(),
+                catalog: catalog.clone(),
+            };
+            Some(serin::sync::SourceSync::new(client.clone(), config, apply)?)
+        }
+        None => None,
+    };
+    let _watch = match &args.source {
+        Some(dir) => Some(trigger::spawn_watch(
+            dir,
+            requests.clone(),
+            trigger::DEFAULT_DEBOUNCE,
+        )?),
+        None => None,
+    };
+    if let Some(addr) = args.listen {
+        let mut app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        if let Some(file) = &args.webhook_secret_file {
+            let secret = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read --webhook-secret-file {}", file.display()))?;
+            let config = WebhookConfig::new(args.branch.clone(), Secret::new(secret.trim()));
+            app = app.merge(trigger::router(config, requests.clone()));
+        } else if args.repo.is_some() {
+            tracing::warn!("--listen without --webhook-secret-file: push webhooks are not served");
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!("listening on {addr}");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("the HTTP server stopped: {e}");
+            }
+        });
+    }
+
+    let mut scheduler = Scheduler::new(client, runner, args.namespace.clone());
+    tracing::info!(
+        "serin run: analysing canaries{}{}",
+        args.namespace
+            .as_deref()
+            .map(|n| format!(" in namespace {n}"))
+            .unwrap_or_default(),
+        match (&args.repo, &args.source) {
+            (Some(url), _) => format!(
+                ", following {} of {}",
+                args.branch,
+                serin::source::git::scrub_url(url)
+            ),
+            (None, Some(d)) => format!(", applying {}", d.display()),
+            _ => String::new(),
+        }
+    );
+    let requests = Arc::new(requests);
+    let mut git = git;
+    let mut first = args.repo.is_none();
+    let stop = stopped();
+    tokio::pin!(stop);
+    loop {
+        let mut changed = Vec::new();
+        if let Some(source) = &dir_sync
+            && first
+        {
+            sync_dir(source, &args).await;
+        }
+        first = false;
+        if let Err(e) = scheduler.sync().await {
+            tracing::warn!("cannot list canaries: {e}");
+        }
+        let request = tokio::select! {
+            _ = &mut stop => break,
+            r = incoming.recv() => r,
+            () = tokio::time::sleep(args.control_loop_interval) => None,
+        };
+        let Some(request) = request else {
+            // Without a watch, a directory is re-read every control loop.
+            if let Some(source) = &dir_sync
+                && _watch.is_none()
+            {
+                sync_dir(source, &args).await;
+            }
+            continue;
+        };
+        if let Some(sync) = &mut git {
+            if let Some(r) = report(sync, &request).await {
+                changed = r.changed;
+                if !r.pinned.is_empty() {
+                    // The head follows as soon as the pinned canaries are initialized.
+                    let again = requests.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        request_sync(&again, SyncRequest::now(TriggerReason::Poll));
+                    });
+                }
+            }
+        } else if let Some(source) = &dir_sync {
+            sync_dir(source, &args).await;
+        }
+        if let Err(e) = scheduler.sync().await {
+            tracing::warn!("cannot list canaries: {e}");
+        }
+        scheduler.kick(&changed);
+    }
+    scheduler.shutdown();
+    drop(git);
+    if let Some(task) = ledger_task {
+        // The scheduler's tasks held the ledger's sender; with them gone the writer pushes
+        // what is queued and ends. A remote that does not answer must not hold the exit.
+        let _ = tokio::time::timeout(args.git_timeout, task).await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn sync_dir(source: &serin::sync::SourceSync, args: &RunArgs) {
+    match source.run().await {
+        Ok(report) => {
+            for p in &report.problems {
+                tracing::warn!("{}", p.to_string().replace("\n  fix:", "; fix:"));
+            }
+            tracing::info!("applied: {}", report.applied);
+        }
+        Err(e) => tracing::warn!(
+            "cannot sync {}: {}",
+            args.source
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            serin::message::error_chain(&e)
+        ),
+    }
+}
+
+/// One Git sync, logged.
+async fn report(sync: &mut GitSync, request: &SyncRequest) -> Option<serin::gitops::GitSyncReport> {
+    match sync.run().await {
+        Ok(r) => {
+            for p in &r.problems {
+                tracing::warn!("{}", p.to_string().replace("\n  fix:", "; fix:"));
+            }
+            for p in &r.approval_problems {
+                tracing::warn!("{p}");
+            }
+            match &r.applied {
+                None => tracing::debug!(commit = %r.commit, trigger = %request.reason, "unchanged"),
+                Some(applied) => tracing::info!(
+                    commit = %r.commit,
+                    trigger = %request.reason,
+                    waited_ms = request.received.elapsed().as_millis() as u64,
+                    "applied: {applied}"
+                ),
+            }
+            Some(r)
+        }
+        Err(e) => {
+            tracing::warn!(
+                trigger = %request.reason,
+                "cannot sync {}: {}",
+                sync.worker().origin(),
+                serin::message::error_chain(&e)
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authors_parse_from_name_and_email() {
+        let a = parse_author("Serin Bot <serin@example.com>").expect("parses");
+        assert_eq!(
+            (a.name.as_str(), a.email.as_str()),
+            ("Serin Bot", "serin@example.com")
+        );
+        assert!(parse_author("serin").is_err());
+    }
+}
