@@ -222,7 +222,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The config repository: a bare repository served by `git daemon`, killed when dropped.
+/// The config repository: a bare repository served by `git daemon`, stopped when dropped.
 struct Remote {
     root: PathBuf,
     port: u16,
@@ -236,8 +236,10 @@ impl Remote {
             .with_context(|| format!("cannot create {}", bare.display()))?;
         git(&bare, &["init", "--bare", "-q", "-b", "main"])?;
         let port = free_port()?;
-        let daemon = Command::new("git")
-            .arg("daemon")
+        // git-daemon itself, not `git daemon`: the `git` wrapper runs it as a child that
+        // killing the wrapper would leave behind, still serving the port.
+        let exec_path = git(root, &["--exec-path"])?;
+        let daemon = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
             .arg("--reuseaddr")
             .arg(format!("--base-path={}", root.display()))
             .arg("--export-all")
