@@ -285,7 +285,8 @@ pub struct RunArgs {
     #[arg(long, env = "SERIN_WEBHOOK_SECRET_FILE")]
     pub webhook_secret_file: Option<PathBuf>,
     /// What a failed analysis does to Git: record it in the ledger, or also revert the
-    /// target's manifests to the promoted revision (per canary: annotation serin.dev/on-failure).
+    /// target's manifests to the promoted revision (revert), or propose that on a
+    /// serin/revert/... branch (revert-branch). Per canary: annotation serin.dev/on-failure.
     #[arg(long, env = "SERIN_ON_FAILURE", default_value = "record")]
     pub on_failure: String,
     /// Ledger commits for every transition and advance (all) or phase transitions only.

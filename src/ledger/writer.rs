@@ -28,6 +28,8 @@ pub enum OnFailure {
     Record,
     /// The target's manifests and configs are also committed back to the promoted revision.
     Revert,
+    /// The same revert, pushed to a new `serin/revert/...` branch for a pull request.
+    RevertBranch,
 }
 
 impl std::str::FromStr for OnFailure {
@@ -36,8 +38,9 @@ impl std::str::FromStr for OnFailure {
         match s {
             "record" => Ok(OnFailure::Record),
             "revert" => Ok(OnFailure::Revert),
+            "revert-branch" => Ok(OnFailure::RevertBranch),
             other => Err(format!(
-                "unknown on-failure policy {other:?}: use record or revert"
+                "unknown on-failure policy {other:?}: use record, revert or revert-branch"
             )),
         }
     }
@@ -68,6 +71,8 @@ pub struct LedgerWriter {
     records: BTreeMap<(String, String), LedgerRecord>,
     /// The next push attempt while commits are queued, with its backoff.
     retry: Option<(tokio::time::Instant, Duration)>,
+    /// Revert branches with commits to push, besides the followed and the status branch.
+    revert_branches: std::collections::BTreeSet<String>,
 }
 
 impl LedgerWriter {
@@ -79,6 +84,7 @@ impl LedgerWriter {
             config,
             records: records.into_iter().map(|r| (r.key(), r)).collect(),
             retry: None,
+            revert_branches: Default::default(),
         }
     }
 
@@ -166,16 +172,22 @@ impl LedgerWriter {
                 }
                 None => self.config.on_failure,
             };
-            if failed_now && policy == OnFailure::Revert {
+            if failed_now && policy != OnFailure::Record {
                 let outcome = self.plan_revert(&after).await;
+                let branch = (policy == OnFailure::RevertBranch).then(|| revert_branch(&after));
                 if let Some(h) = after.history.first_mut() {
-                    h.revert = match &outcome {
-                        Ok((_, to)) => format!("reverted to the promoted revision of {to}"),
-                        Err(e) => format!("not reverted: {e}"),
+                    h.revert = match (&outcome, &branch) {
+                        (Ok((_, to)), None) => format!("reverted to the promoted revision of {to}"),
+                        (Ok((_, to)), Some(b)) => {
+                            format!(
+                                "revert to the promoted revision of {to} proposed on branch {b}"
+                            )
+                        }
+                        (Err(e), _) => format!("not reverted: {e}"),
                     };
                 }
                 if let Ok((plan, _)) = outcome {
-                    reverts.push((after.clone(), plan));
+                    reverts.push((after.clone(), plan, branch));
                 }
             }
             self.records.insert(key, after.clone());
@@ -185,8 +197,8 @@ impl LedgerWriter {
             });
         }
         self.commit(entries).await;
-        for (record, plan) in reverts {
-            self.commit_revert(&record, plan).await;
+        for (record, plan, branch) in reverts {
+            self.commit_revert(&record, plan, branch).await;
         }
     }
 
@@ -248,7 +260,13 @@ impl LedgerWriter {
         .map(|plan| (plan, short(&promoted).to_string()))
     }
 
-    async fn commit_revert(&mut self, failed: &LedgerRecord, plan: revert::RevertPlan) {
+    /// Commits the revert on the followed branch, or on `to_branch` started from its head.
+    async fn commit_revert(
+        &mut self,
+        failed: &LedgerRecord,
+        plan: revert::RevertPlan,
+        to_branch: Option<String>,
+    ) {
         let (ns, name) = failed.key();
         let promoted = failed.last_promoted.clone().unwrap_or_default();
         let mut message = format!(
@@ -282,14 +300,34 @@ impl LedgerWriter {
             promoted.origin.source_commit,
             failed.revision.origin.source_commit
         ));
-        let branch = self.config.branch.clone();
+        let followed = self.config.branch.clone();
+        let branch = to_branch.clone().unwrap_or_else(|| followed.clone());
         let author = self.config.author.clone();
         let changes = plan.changes;
-        match self
-            .git(move |repo| repo.queue_commit(&branch, &changes, &message, &author))
-            .await
-        {
-            Ok(Some(id)) => tracing::info!(canary = %failed.canary, commit = %id, "revert queued"),
+        let result = self
+            .git(move |repo| {
+                if branch != followed {
+                    // The proposal starts at the head of the followed branch.
+                    let head = repo.resolve(&format!("refs/remotes/origin/{followed}"))?;
+                    let tracking = format!("refs/remotes/origin/{branch}");
+                    repo.repository()
+                        .reference(&tracking, head.oid(), true, "serin: revert branch")
+                        .map_err(|e| GitError::Resolve {
+                            origin: repo.origin().to_string(),
+                            rev: tracking.clone(),
+                            message: e.message().to_string(),
+                        })?;
+                }
+                repo.queue_commit(&branch, &changes, &message, &author)
+            })
+            .await;
+        if let Some(b) = &to_branch {
+            self.revert_branches.insert(b.clone());
+        }
+        match result {
+            Ok(Some(id)) => {
+                tracing::info!(canary = %failed.canary, commit = %id, branch = ?to_branch, "revert queued")
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(canary = %failed.canary, "cannot commit the revert: {e}"),
         }
@@ -301,12 +339,16 @@ impl LedgerWriter {
         if self.config.branch != self.config.status_branch {
             branches.push(self.config.branch.clone());
         }
+        branches.extend(self.revert_branches.iter().cloned());
         let mut ok = true;
         for branch in branches {
             let b = branch.clone();
             let pending = self.git(move |repo| repo.pending(&b)).await;
             match pending {
-                Ok(p) if p.is_empty() => continue,
+                Ok(p) if p.is_empty() => {
+                    self.revert_branches.remove(&branch);
+                    continue;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!("cannot read the ledger queue: {e}");
@@ -365,6 +407,12 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// `serin/revert/<namespace>-<name>-<revision>`: one proposal per failed revision.
+fn revert_branch(failed: &LedgerRecord) -> String {
+    let (ns, name) = failed.key();
+    format!("serin/revert/{ns}-{name}-{}", short(&failed.revision.hash))
 }
 
 fn short(s: &str) -> &str {

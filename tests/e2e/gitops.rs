@@ -919,6 +919,37 @@ pub async fn approvals_and_revert() -> TestResult {
         )
         .into());
     }
+    // `serin status` reads the same from the cluster and from the ledger alone.
+    for from_git in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_serin"));
+        cmd.args(["status", "-n", &ns, "--repo", &stage.remote.url()])
+            .arg("--kubeconfig")
+            .arg(&stage.ctx.env.kubeconfig)
+            .arg("--cache-dir")
+            .arg(stage.dir.join("cli-cache"));
+        if from_git {
+            cmd.arg("--from-git");
+        }
+        let out = cmd.output().context("serin status")?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&ns))
+            .unwrap_or_default();
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        if !out.status.success()
+            || !text.starts_with("NAMESPACE")
+            || fields.get(1) != Some(&"podinfo")
+            || fields.get(2) != Some(&"Failed")
+            || !row.contains("6.0.2")
+        {
+            return Err(format!(
+                "serin status (from git: {from_git}):\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+    }
     let record = stage.ledger_record()?;
     let failed = record.history.first().ok_or("no history")?;
     if failed.result != "Failed"
