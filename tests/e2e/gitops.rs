@@ -87,8 +87,10 @@ impl Remote {
     }
 
     fn start(&mut self) -> TestResult {
-        let child = Command::new("git")
-            .arg("daemon")
+        // git-daemon itself, not the `git daemon` wrapper: killing the wrapper would leave
+        // the daemon serving, and the outage would not be one.
+        let exec_path = git(&self.root, &["--exec-path"])?;
+        let child = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
             .arg("--reuseaddr")
             .arg(format!("--base-path={}", self.root.display()))
             .arg("--export-all")
@@ -997,6 +999,9 @@ pub async fn remote_outage_loses_nothing() -> TestResult {
     })
     .await?;
     stage.remote.stop();
+    if std::net::TcpStream::connect(("127.0.0.1", stage.remote.port)).is_ok() {
+        return Err("the remote still answers after it was stopped".into());
+    }
     let down = Instant::now();
     let mut seen = Vec::new();
     while down.elapsed() < Duration::from_secs(60) {
