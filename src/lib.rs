@@ -6,6 +6,7 @@
 //! grows it one module at a time.
 #![warn(clippy::unwrap_used)]
 
+pub mod alerts;
 pub mod analysis;
 pub mod api;
 pub mod apply;

@@ -11,6 +11,7 @@ use super::machine::{
 };
 use super::metrics::MetricAnalyzer;
 use super::report::{EventRecorder, write_status};
+use crate::alerts::{Alert, AlertDispatcher};
 use crate::api::{Canary, CanaryPhase, CanaryStatus, HookType};
 use crate::gates::{EventType, HookRun, WebhookClient};
 use crate::gitops::{GitGate, GitLink};
@@ -58,6 +59,8 @@ pub enum RunnerError {
     Report(#[from] super::report::ReportError),
     #[error("cannot build the webhook client: {0}")]
     Webhooks(String),
+    #[error("cannot build the alert client: {0}")]
+    Alerts(String),
 }
 
 /// The routers Serin has today, chosen by the canary's provider.
@@ -103,6 +106,7 @@ pub struct Runner {
     hooks: WebhookClient,
     metrics: MetricAnalyzer,
     events: EventRecorder,
+    alerts: AlertDispatcher,
     /// Approvals and the ledger, when the configuration comes from Git.
     git: Option<GitLink>,
 }
@@ -130,6 +134,8 @@ impl Runner {
                 options.default_provider.clone(),
             ),
             events: EventRecorder::new(client.clone(), options.instance.clone()),
+            alerts: AlertDispatcher::new(client.clone())
+                .map_err(|e| RunnerError::Alerts(e.to_string()))?,
             git: None,
             client,
             options,
@@ -537,8 +543,11 @@ impl Runner {
                     Ok(())
                 }
                 Effect::Alert { severity, message } => {
-                    // Alert providers arrive with their own issue; until then alerts are logs.
                     tracing::info!(canary = %canary.dotted_name(), severity = severity.as_str(), "{message}");
+                    // Bounded by the alert timeout (5 s) and never an error of the tick: the
+                    // dispatcher logs what could not be sent.
+                    let alert = Alert::for_canary(canary, *severity, message, status);
+                    self.alerts.dispatch(canary, &alert).await;
                     Ok(())
                 }
             };

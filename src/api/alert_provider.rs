@@ -16,6 +16,8 @@ string_enum! {
         Discord => "discord",
         Rocket => "rocket",
         GChat => "gchat",
+        /// Serin's own: a plain JSON document for any HTTP receiver (book: Alerts).
+        Generic => "generic",
     }
 }
 

@@ -497,7 +497,7 @@ mod tests {
         assert_eq!(spec["required"], json!(["type"]));
         assert_eq!(
             spec["properties"]["type"]["enum"],
-            json!(["slack", "msteams", "discord", "rocket", "gchat"])
+            json!(["slack", "msteams", "discord", "rocket", "gchat", "generic"])
         );
         assert_eq!(spec["anyOf"].as_array().map(Vec::len), Some(2));
     }

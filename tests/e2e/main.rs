@@ -5,6 +5,7 @@
 //! end. Environment start-up is lazy, so `--list` or a filter that matches nothing starts
 //! nothing.
 
+mod alerts;
 mod apply;
 mod canary_status;
 mod deployment;
@@ -51,6 +52,10 @@ fn main() -> ExitCode {
     serin::telemetry::init("off");
     let args = Arguments::from_args();
     let trials = vec![
+        trial(
+            "alerts_resolve_providers_and_secrets",
+            alerts::resolve_providers_and_secrets,
+        ),
         trial(
             "gitops_pull_request_flow_kill_and_rebuild",
             gitops::pull_request_flow_kill_and_rebuild,
