@@ -45,10 +45,11 @@ bench: env-build
 	$(CARGO) bench --locked --bench analysis_tick
 	$(CARGO) bench --locked --bench webhook_latency
 
-## demo: a real rollout of examples/podinfo on the local control plane (keeps running)
+## demo: the GitOps loop on the local control plane: a rollout, a rollback, the ledger (ARGS=--keep keeps it running)
 demo: env-build
+	@echo "== building Serin (first time on a fresh machine: ~5 min for Rust, after ~10 min for the control plane)"
 	$(CARGO) build --locked --bins
-	SERIN_TESTENV_DIR=$(DEMO_DIR) examples/demo/run
+	SERIN_TESTENV_DIR=$(DEMO_DIR) examples/demo/run $(ARGS)
 
 demo-down:
 	SERIN_TESTENV_DIR=$(DEMO_DIR) examples/demo/stop

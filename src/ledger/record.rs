@@ -232,7 +232,16 @@ pub fn observe(previous: Option<&LedgerRecord>, obs: &Observation) -> LedgerReco
         .filter(|(w, _)| *w)
         .map(|(_, m)| m.clone())
         .collect();
-    if !warnings.is_empty() {
+    let failed_now = status.phase == CanaryPhase::Failed && was != Some(CanaryPhase::Failed);
+    if failed_now {
+        // The halting messages of the checks explain a failure; the rollback's own warnings
+        // only say that it happened.
+        for w in warnings {
+            if !r.reasons.contains(&w) {
+                r.reasons.push(w);
+            }
+        }
+    } else if !warnings.is_empty() {
         r.reasons = warnings;
     }
     for g in &obs.gates {
@@ -345,12 +354,17 @@ mod tests {
             "Halt podinfo.test advancement request-success-rate 70.00 < 99".into(),
         )];
         let halted = observe(Some(&start), &halted);
-        let failed = observe(Some(&halted), &obs(CanaryPhase::Failed, 0, "bbb"));
+        let mut failing = obs(CanaryPhase::Failed, 0, "bbb");
+        failing.events = vec![(true, "Canary failed! Scaling down podinfo.test".into())];
+        let failed = observe(Some(&halted), &failing);
         assert_eq!(failed.history[0].result, "Failed");
         assert_eq!(failed.history[0].failed_checks, 1);
         assert_eq!(
             failed.history[0].reasons,
-            vec!["Halt podinfo.test advancement request-success-rate 70.00 < 99".to_string()]
+            vec![
+                "Halt podinfo.test advancement request-success-rate 70.00 < 99".to_string(),
+                "Canary failed! Scaling down podinfo.test".to_string()
+            ]
         );
         assert_eq!(failed.last_promoted.map(|p| p.hash), Some("aaa".into()));
     }

@@ -19,6 +19,7 @@ use crate::catalog::CatalogOptions;
 use crate::message::error_chain;
 use crate::source::SnapshotOptions;
 use crate::source::git::{Author, FileChange, GitError, GitWorker};
+use crate::telemetry::Metrics;
 
 /// What Git gets after a failed analysis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,6 +74,8 @@ pub struct LedgerWriter {
     retry: Option<(tokio::time::Instant, Duration)>,
     /// Revert branches with commits to push, besides the followed and the status branch.
     revert_branches: std::collections::BTreeSet<String>,
+    /// Queue depth and push failures, when `serin run` serves metrics.
+    telemetry: Option<Metrics>,
 }
 
 impl LedgerWriter {
@@ -85,7 +88,14 @@ impl LedgerWriter {
             records: records.into_iter().map(|r| (r.key(), r)).collect(),
             retry: None,
             revert_branches: Default::default(),
+            telemetry: None,
         }
+    }
+
+    /// Records the queue depth after every push, and push failures, in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.telemetry = Some(metrics);
+        self
     }
 
     /// The ledger files at the newest commit Serin knows of for `branch`: its own queued
@@ -271,7 +281,7 @@ impl LedgerWriter {
         let promoted = failed.last_promoted.clone().unwrap_or_default();
         let mut message = format!(
             "{name}.{ns}: revert to the promoted revision after a failed analysis\n\n\
-             Serin put {} back as they were at {} (revision {}).\n",
+             Serin put {} back to commit {} (revision {}).\n",
             plan.objects.join(", "),
             short(&promoted.origin.source_commit),
             short(&promoted.hash),
@@ -341,9 +351,12 @@ impl LedgerWriter {
         }
         branches.extend(self.revert_branches.iter().cloned());
         let mut ok = true;
+        // Commits still queued after this push, over all branches.
+        let mut queued = 0;
         for branch in branches {
             let b = branch.clone();
             let pending = self.git(move |repo| repo.pending(&b)).await;
+            let waiting = pending.as_ref().map_or(0, Vec::len);
             match pending {
                 Ok(p) if p.is_empty() => {
                     self.revert_branches.remove(&branch);
@@ -371,9 +384,16 @@ impl LedgerWriter {
                 }
                 Err(e) => {
                     ok = false;
+                    queued += waiting;
+                    if let Some(m) = &self.telemetry {
+                        m.inc_ledger_push_failures();
+                    }
                     tracing::warn!(branch = %branch, "push failed, commits stay queued: {e}");
                 }
             }
+        }
+        if let Some(m) = &self.telemetry {
+            m.set_ledger_queue_depth(queued);
         }
         self.retry = if ok {
             None
