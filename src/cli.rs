@@ -14,6 +14,15 @@ pub struct Cli {
     /// Log filter when RUST_LOG is not set (error, warn, info, debug, trace).
     #[arg(long, global = true, env = "SERIN_LOG_LEVEL", default_value = "warn")]
     pub log_level: String,
+    /// Log lines as text, or as one JSON object per line for log collectors.
+    #[arg(
+        long,
+        global = true,
+        env = "SERIN_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: Output,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -278,7 +287,8 @@ pub struct RunArgs {
     /// Longest wait for one Git operation (fetch, push).
     #[arg(long, value_parser = duration, default_value = "60s")]
     pub git_timeout: std::time::Duration,
-    /// Address of the HTTP server for push webhooks (POST /hooks/git) and /healthz, e.g. 0.0.0.0:8080.
+    /// Address of the HTTP server for /metrics, /healthz, /readyz and push webhooks
+    /// (POST /hooks/git), e.g. 0.0.0.0:8080.
     #[arg(long, env = "SERIN_LISTEN")]
     pub listen: Option<std::net::SocketAddr>,
     /// File holding the push webhook secret (GitHub/Gitea HMAC key, GitLab token).

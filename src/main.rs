@@ -13,7 +13,11 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     serin::crypto::install_default_provider();
     let cli = Cli::parse();
-    serin::telemetry::init(&cli.log_level);
+    let log_format = match cli.log_format {
+        cli::Output::Text => serin::telemetry::LogFormat::Text,
+        cli::Output::Json => serin::telemetry::LogFormat::Json,
+    };
+    serin::telemetry::init_with_format(&cli.log_level, log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

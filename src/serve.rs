@@ -18,6 +18,8 @@ use serin::source::git::{Author, GitRepo, GitWorker, Secret};
 use serin::source::trigger::{
     self, Schedule, SyncRequest, TriggerReason, WebhookConfig, request_sync,
 };
+use serin::telemetry::Metrics;
+use serin::telemetry::http::{self as telemetry_http, Readiness};
 use tokio::sync::mpsc;
 
 use crate::cli::RunArgs;
@@ -84,8 +86,36 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         instance: std::env::var("POD_NAME").ok(),
         min_interval: args.min_analysis_interval,
     };
-    let mut runner = Runner::new(client.clone(), options)?;
+    let telemetry = Metrics::new(env!("CARGO_PKG_VERSION"), &args.provider);
+    let readiness = Readiness::default();
+    let mut runner = Runner::new(client.clone(), options)?.with_metrics(telemetry.clone());
     let (requests, mut incoming) = mpsc::channel::<SyncRequest>(1);
+    // Up before the first sync, which may be a long clone: /healthz must answer meanwhile,
+    // and /readyz says when the sync is done.
+    if let Some(addr) = args.listen {
+        let mut app = telemetry_http::router(telemetry.clone(), readiness.clone());
+        if let Some(file) = &args.webhook_secret_file {
+            let secret = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read --webhook-secret-file {}", file.display()))?;
+            let config = WebhookConfig::new(args.branch.clone(), Secret::new(secret.trim()));
+            let receiver = trigger::router(config, requests.clone());
+            app = app.merge(telemetry_http::count_webhook_deliveries(
+                receiver,
+                telemetry.clone(),
+            ));
+        } else if args.repo.is_some() {
+            tracing::warn!("--listen without --webhook-secret-file: push webhooks are not served");
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!("listening on {addr}");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("the HTTP server stopped: {e}");
+            }
+        });
+    }
 
     // The Git side: the repository's worker, the ledger and what the engine reads of Git.
     let mut git = None;
@@ -132,7 +162,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         };
         let mut sync = GitSync::new(worker.clone(), config, client.clone(), apply.clone(), link)?;
         // The first fetch must happen before the ledger is read: the mirror may be new.
-        report(&mut sync, &SyncRequest::now(TriggerReason::Startup)).await;
+        report(
+            &mut sync,
+            &SyncRequest::now(TriggerReason::Startup),
+            &telemetry,
+        )
+        .await;
         let records = match LedgerWriter::load(&worker, &status_branch).await {
             Ok((records, problems)) => {
                 for p in problems {
@@ -145,7 +180,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 Vec::new()
             }
         };
-        let writer = LedgerWriter::new(worker, ledger_config, records);
+        let writer =
+            LedgerWriter::new(worker, ledger_config, records).with_metrics(telemetry.clone());
         ledger_task = Some(tokio::spawn(writer.run(observed)));
         git = Some(sync);
         let schedule = Schedule::parse(&args.poll).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -170,27 +206,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         )?),
         None => None,
     };
-    if let Some(addr) = args.listen {
-        let mut app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
-        if let Some(file) = &args.webhook_secret_file {
-            let secret = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read --webhook-secret-file {}", file.display()))?;
-            let config = WebhookConfig::new(args.branch.clone(), Secret::new(secret.trim()));
-            app = app.merge(trigger::router(config, requests.clone()));
-        } else if args.repo.is_some() {
-            tracing::warn!("--listen without --webhook-secret-file: push webhooks are not served");
-        }
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        tracing::info!("listening on {addr}");
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!("the HTTP server stopped: {e}");
-            }
-        });
-    }
-
     let mut scheduler = Scheduler::new(client, runner, args.namespace.clone());
     tracing::info!(
         "serin run: analysing canaries{}{}",
@@ -218,11 +233,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(source) = &dir_sync
             && first
         {
-            sync_dir(source, &args).await;
+            sync_dir(source, &args, &telemetry).await;
         }
         first = false;
-        if let Err(e) = scheduler.sync().await {
-            tracing::warn!("cannot list canaries: {e}");
+        match scheduler.sync().await {
+            // The first sync is done (the startup sync for --repo, the first read of
+            // --source, else this listing) and the watches are up: ready.
+            Ok(_) => readiness.set_ready(),
+            Err(e) => tracing::warn!("cannot list canaries: {e}"),
         }
         let request = tokio::select! {
             _ = &mut stop => break,
@@ -234,12 +252,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             if let Some(source) = &dir_sync
                 && _watch.is_none()
             {
-                sync_dir(source, &args).await;
+                sync_dir(source, &args, &telemetry).await;
             }
             continue;
         };
         if let Some(sync) = &mut git {
-            if let Some(r) = report(sync, &request).await {
+            if let Some(r) = report(sync, &request, &telemetry).await {
                 changed = r.changed;
                 if !r.pinned.is_empty() {
                     // The head follows as soon as the pinned canaries are initialized.
@@ -251,7 +269,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         } else if let Some(source) = &dir_sync {
-            sync_dir(source, &args).await;
+            sync_dir(source, &args, &telemetry).await;
         }
         if let Err(e) = scheduler.sync().await {
             tracing::warn!("cannot list canaries: {e}");
@@ -268,8 +286,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn sync_dir(source: &serin::sync::SourceSync, args: &RunArgs) {
-    match source.run().await {
+async fn sync_dir(source: &serin::sync::SourceSync, args: &RunArgs, telemetry: &Metrics) {
+    let started = std::time::Instant::now();
+    let result = source.run().await;
+    match &result {
+        Ok(r) => {
+            telemetry.sync_succeeded(started.elapsed(), None);
+            telemetry.inc_api_errors("apply", r.applied.failed.len() as u64);
+        }
+        Err(e) => {
+            telemetry.sync_failed(started.elapsed());
+            if let serin::sync::SyncError::Apply(e) = e {
+                count_apply_error(telemetry, e);
+            }
+        }
+    }
+    match result {
         Ok(report) => {
             for p in &report.problems {
                 tracing::warn!("{}", p.to_string().replace("\n  fix:", "; fix:"));
@@ -287,9 +319,39 @@ async fn sync_dir(source: &serin::sync::SourceSync, args: &RunArgs) {
     }
 }
 
-/// One Git sync, logged.
-async fn report(sync: &mut GitSync, request: &SyncRequest) -> Option<serin::gitops::GitSyncReport> {
-    match sync.run().await {
+/// A failed apply that the API server caused (the others are configuration errors).
+fn count_apply_error(telemetry: &Metrics, e: &serin::apply::ApplyError) {
+    if let serin::apply::ApplyError::ReadInventory { .. } = e {
+        telemetry.inc_api_errors("read_inventory", 1);
+    }
+}
+
+/// One Git sync, logged and measured.
+async fn report(
+    sync: &mut GitSync,
+    request: &SyncRequest,
+    telemetry: &Metrics,
+) -> Option<serin::gitops::GitSyncReport> {
+    let started = std::time::Instant::now();
+    let result = sync.run().await;
+    match &result {
+        Ok(r) => {
+            telemetry.sync_succeeded(started.elapsed(), Some(&r.commit.to_string()));
+            let failed = r.applied.as_ref().map_or(0, |a| a.failed.len());
+            telemetry.inc_api_errors("apply", failed as u64);
+        }
+        Err(e) => {
+            telemetry.sync_failed(started.elapsed());
+            match e {
+                serin::gitops::GitSyncError::Cluster(_) => {
+                    telemetry.inc_api_errors("list_canaries", 1)
+                }
+                serin::gitops::GitSyncError::Apply(e) => count_apply_error(telemetry, e),
+                _ => {}
+            }
+        }
+    }
+    match result {
         Ok(r) => {
             for p in &r.problems {
                 tracing::warn!("{}", p.to_string().replace("\n  fix:", "; fix:"));

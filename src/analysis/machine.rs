@@ -99,6 +99,9 @@ pub struct Decision {
     /// Whether `status` differs from the canary's current status (and must be written).
     pub status_changed: bool,
     pub effects: Vec<Effect>,
+    /// The tick got past the failed-checks threshold to the analysis (§2.2 step 27): Flagger's
+    /// `flagger_canary_duration_seconds` times only such ticks.
+    pub analysed: bool,
 }
 
 /// A tick either needs to know something or has decided.
@@ -179,6 +182,7 @@ struct Tick<'a> {
     effects: Vec<Effect>,
     /// Status fields were written (Flagger sets lastTransitionTime on every status write).
     wrote_status: bool,
+    analysed: bool,
 }
 
 type Flow = Result<(), Question>;
@@ -192,6 +196,7 @@ impl<'a> Tick<'a> {
             status: input.canary.status.clone().unwrap_or_default(),
             effects: Vec::new(),
             wrote_status: false,
+            analysed: false,
         }
     }
 
@@ -499,6 +504,7 @@ impl<'a> Tick<'a> {
         if self.status.failed_checks >= self.analysis.threshold() as i32 {
             return self.rollback();
         }
+        self.analysed = true;
         if routes.canary == 0
             && self.status.iterations == 0
             && !(self.analysis.mirror() && routes.mirrored)
@@ -951,6 +957,7 @@ impl<'a> Tick<'a> {
             status_changed: self.wrote_status && self.status != before,
             status: self.status,
             effects: self.effects,
+            analysed: self.analysed,
         }
     }
 }

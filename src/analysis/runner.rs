@@ -22,6 +22,7 @@ use crate::router::{
     GatewayApiRouter, GatewayApiVersion, KubernetesRouter, NopRouter, Router, RouterError, Routes,
     ServiceSelector,
 };
+use crate::telemetry::metrics::{Metrics, TickObservation};
 use crate::workload::{WorkloadOptions, Workloads};
 
 /// What a question of the machine is about.
@@ -109,6 +110,8 @@ pub struct Runner {
     alerts: AlertDispatcher,
     /// Approvals and the ledger, when the configuration comes from Git.
     git: Option<GitLink>,
+    /// Prometheus metrics, when the runner serves them (`serin run --listen`).
+    telemetry: Option<Metrics>,
 }
 
 /// What one tick did, for logs and tests.
@@ -137,6 +140,7 @@ impl Runner {
             alerts: AlertDispatcher::new(client.clone())
                 .map_err(|e| RunnerError::Alerts(e.to_string()))?,
             git: None,
+            telemetry: None,
             client,
             options,
         })
@@ -146,6 +150,45 @@ impl Runner {
     pub fn with_git(mut self, link: GitLink) -> Self {
         self.git = Some(link);
         self
+    }
+
+    /// Records every tick in `metrics` (Flagger's `flagger_canary_*` series).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.telemetry = Some(metrics);
+        self
+    }
+
+    pub fn telemetry(&self) -> Option<&Metrics> {
+        self.telemetry.as_ref()
+    }
+
+    fn api_error(&self, operation: &str) {
+        if let Some(m) = &self.telemetry {
+            m.inc_api_errors(operation, 1);
+        }
+    }
+
+    /// Records a tick's outcome in the metrics. `analysed_since` is the tick's start when it
+    /// reached the analysis (§2.2 step 27).
+    fn observe(
+        &self,
+        canary: &Canary,
+        after: &CanaryStatus,
+        routes: Option<Routes>,
+        analysed_since: Option<std::time::Instant>,
+    ) {
+        if let Some(m) = &self.telemetry {
+            m.record_tick(&TickObservation {
+                canary,
+                before: canary
+                    .status
+                    .as_ref()
+                    .map_or_else(CanaryPhase::default, |s| s.phase),
+                after,
+                routes,
+                duration: analysed_since.map(|t| t.elapsed()),
+            });
+        }
     }
 
     fn provider(&self, canary: &Canary) -> String {
@@ -165,14 +208,19 @@ impl Runner {
             .map(|v| MeshRouter::GatewayApi(GatewayApiRouter::new(self.client.clone(), v)))
     }
 
-    /// One tick of the canary `namespace/name`; `None` if it no longer exists.
+    /// One tick of the canary `namespace/name`; `None` if it no longer exists. Its log lines
+    /// carry the target's `revision` once it is known.
+    #[tracing::instrument(name = "tick", skip_all, fields(revision = tracing::field::Empty))]
     pub async fn tick(
         &self,
         namespace: &str,
         name: &str,
     ) -> Result<Option<TickReport>, RunnerError> {
+        let started = std::time::Instant::now();
         let api = Api::<Canary>::namespaced(self.client.clone(), namespace);
-        let canary = api.get_opt(name).await.map_err(|source| RunnerError::Get {
+        let canary = api.get_opt(name).await;
+        let canary = canary.inspect_err(|_| self.api_error("get_canary"));
+        let canary = canary.map_err(|source| RunnerError::Get {
             canary: format!("{namespace}/{name}"),
             source: Box::new(source),
         })?;
@@ -197,26 +245,44 @@ impl Runner {
             Ok(prepared) => prepared,
             Err(message) => {
                 self.event(&canary, true, &message, &mut events).await;
+                self.observe(&canary, &status, None, None);
                 return Ok(Some(unchanged(events)));
             }
         };
+        if !target.hash.is_empty() {
+            tracing::Span::current().record("revision", target.hash.as_str());
+        }
         let mut gates = Vec::new();
-        let decision = self
+        let (decision, read_routes) = self
             .decide(&canary, &router, &target, &mut gates, &mut events)
             .await;
+        let analysed_since = decision.analysed.then_some(started);
         let mut new_status = decision.status.clone();
         if !self
             .carry_out(&canary, &router, &decision, &mut new_status, &mut events)
             .await
         {
+            self.observe(&canary, &status, read_routes, analysed_since);
             return Ok(Some(unchanged(events)));
         }
+        // The weights Flagger records: those the tick set last, else those it read.
+        let routes = decision
+            .effects
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Effect::SetRoutes(r) => Some(*r),
+                _ => None,
+            })
+            .or(read_routes);
         if decision.status_changed || new_status != decision.status {
-            write_status(&self.client, &canary, &new_status).await?;
+            let written = write_status(&self.client, &canary, &new_status).await;
+            written.inspect_err(|_| self.api_error("update_status"))?;
             if let Some(git) = &self.git {
                 git.observe(&canary, &new_status, &target.hash, &events, gates);
             }
         }
+        self.observe(&canary, &new_status, routes, analysed_since);
         Ok(Some(TickReport {
             interval,
             phase: new_status.phase,
@@ -347,7 +413,8 @@ impl Runner {
         })
     }
 
-    /// Replays the state machine, answering each question with real I/O.
+    /// Replays the state machine, answering each question with real I/O; with the decision,
+    /// the routes the tick read (for the weight metric).
     async fn decide(
         &self,
         canary: &Canary,
@@ -355,7 +422,7 @@ impl Runner {
         target: &TargetRevision,
         gates: &mut Vec<GateRecord>,
         events: &mut Vec<(bool, String)>,
-    ) -> Decision {
+    ) -> (Decision, Option<Routes>) {
         let kubernetes_provider = self.provider(canary) == "kubernetes";
         let git = match &self.git {
             Some(g) => {
@@ -380,7 +447,7 @@ impl Runner {
                 git: git.clone(),
             };
             match tick(&input, &answers) {
-                Step::Done(decision) => return *decision,
+                Step::Done(decision) => return (*decision, answers.routes.and_then(Result::ok)),
                 Step::Ask(question) => {
                     let ask = Ask {
                         canary,
@@ -574,6 +641,7 @@ impl Runner {
             tracing::info!(canary = %canary.dotted_name(), "{message}");
         }
         if let Err(e) = self.events.record(canary, warning, message).await {
+            self.api_error("create_event");
             tracing::warn!(canary = %canary.dotted_name(), "{}", error_chain(&e));
         }
         let kind = if warning {

@@ -41,7 +41,22 @@ impl Scheduler {
             Some(ns) => Api::namespaced(self.client.clone(), ns),
             None => Api::all(self.client.clone()),
         };
-        let canaries = api.list(&ListParams::default()).await?;
+        let canaries = api.list(&ListParams::default()).await;
+        let telemetry = self.runner.telemetry();
+        if let (Err(_), Some(m)) = (&canaries, telemetry) {
+            m.inc_api_errors("list_canaries", 1);
+        }
+        let canaries = canaries?;
+        if let Some(m) = telemetry {
+            // Flagger sets flagger_canary_total here, from what the informer holds (§2.1).
+            let mut totals = BTreeMap::<&str, usize>::new();
+            for c in &canaries.items {
+                *totals
+                    .entry(c.metadata.namespace.as_deref().unwrap_or_default())
+                    .or_default() += 1;
+            }
+            m.set_canary_totals(totals);
+        }
         self.tasks.retain(|_, (task, _)| !task.is_finished());
         for canary in canaries.items {
             let key = (

@@ -20,6 +20,7 @@ mod scenarios_more;
 mod serin_run;
 mod simulator;
 mod support;
+mod telemetry;
 mod workload;
 
 use std::future::Future;
@@ -84,6 +85,10 @@ fn main() -> ExitCode {
         trial(
             "serin_run_applies_the_config_repo_and_rolls_out",
             serin_run::applies_the_config_repo_and_rolls_out,
+        ),
+        trial(
+            "telemetry_metrics_health_and_json_logs",
+            telemetry::metrics_health_and_json_logs,
         ),
         trial(
             "scenario_gates_hold_halt_and_abort",
