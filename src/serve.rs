@@ -168,20 +168,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             &telemetry,
         )
         .await;
-        let records = match LedgerWriter::load(&worker, &status_branch).await {
-            Ok((records, problems)) => {
-                for p in problems {
-                    tracing::warn!("{p}");
-                }
-                records
-            }
-            Err(e) => {
-                tracing::info!("starting a new ledger: {}", serin::message::error_chain(&e));
-                Vec::new()
-            }
-        };
-        let writer =
-            LedgerWriter::new(worker, ledger_config, records).with_metrics(telemetry.clone());
+        // The ledger is read from Git before the first commit; if the remote is away now,
+        // observations wait for it rather than start a record without its history.
+        let writer = LedgerWriter::resume(worker, ledger_config).with_metrics(telemetry.clone());
         ledger_task = Some(tokio::spawn(writer.run(observed)));
         git = Some(sync);
         let schedule = Schedule::parse(&args.poll).map_err(|e| anyhow::anyhow!("{e}"))?;

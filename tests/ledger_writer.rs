@@ -255,3 +255,72 @@ async fn a_failure_proposes_its_revert_on_a_branch_and_the_ledger_goes_to_the_st
         "{record}"
     );
 }
+
+#[tokio::test]
+async fn observations_wait_for_the_ledger_when_the_remote_was_never_reached() {
+    let root = Temp(std::env::temp_dir().join(format!("serin-ledger-wait-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&root.0);
+    std::fs::create_dir_all(&root.0).expect("mkdir");
+    let bare = root.0.join("config.git");
+    let url = format!("file://{}", bare.display());
+    // The remote does not exist yet: Serin starts while it is unreachable.
+    let repo = GitRepo::open_or_init(&url, &root.0.join("cache"), GitAuth::None).expect("mirror");
+    let worker = GitWorker::spawn(repo).expect("worker");
+    let config = LedgerConfig {
+        branch: "main".into(),
+        status_branch: "main".into(),
+        author: Author {
+            name: "Serin".into(),
+            email: "serin@test".into(),
+        },
+        granularity: Granularity::All,
+        on_failure: OnFailure::Record,
+        snapshot: SnapshotOptions::default(),
+        catalog: CatalogOptions::default(),
+        git_timeout: Duration::from_secs(30),
+    };
+    let mut writer = LedgerWriter::resume(worker.clone(), config);
+    let mut first = observation(CanaryPhase::Progressing, 10, "h2", "c2", "h1");
+    first.on_failure = None;
+    writer.record(vec![first]).await;
+    assert!(!writer.push().await, "nothing can be pushed yet");
+
+    // The remote appears, with a ledger that has history.
+    std::fs::create_dir_all(&bare).expect("mkdir");
+    git(&bare, &["init", "--bare", "-q", "-b", "main"]);
+    let work = root.0.join("work");
+    git(
+        &root.0,
+        &["clone", "-q", bare.to_str().expect("utf8"), "work"],
+    );
+    std::fs::create_dir_all(work.join(".serin/status/test")).expect("mkdir");
+    std::fs::write(
+        work.join(".serin/status/test/podinfo.yaml"),
+        "canary: test/podinfo\nphase: Succeeded\nrevision:\n  hash: h1\nhistory:\n- result: Succeeded\n  revision:\n    hash: h1\n  finished: '2026-11-01T00:00:00Z'\n",
+    )
+    .expect("write");
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "the ledger so far"]);
+    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+    worker
+        .with(|repo| repo.fetch("main").map(|_| ()))
+        .await
+        .expect("worker")
+        .expect("fetch");
+    let mut second = observation(CanaryPhase::Progressing, 20, "h2", "c2", "h1");
+    second.on_failure = None;
+    writer.record(vec![second]).await;
+    assert!(writer.push().await);
+    let subjects = git(&bare, &["log", "--reverse", "--format=%s", "main"]);
+    assert!(
+        subjects.contains("podinfo.test: new revision detected")
+            && subjects.contains("podinfo.test: advance canary weight 20"),
+        "{subjects}"
+    );
+    let record = git(&bare, &["show", "main:.serin/status/test/podinfo.yaml"]);
+    assert!(
+        record.contains("finished: '2026-11-01T00:00:00Z'")
+            || record.contains("finished: 2026-11-01T00:00:00Z"),
+        "the history was kept:\n{record}"
+    );
+}

@@ -76,6 +76,10 @@ pub struct LedgerWriter {
     revert_branches: std::collections::BTreeSet<String>,
     /// Queue depth and push failures, when `serin run` serves metrics.
     telemetry: Option<Metrics>,
+    /// Whether `records` holds the ledger as Git has it. Until it does, observations wait in
+    /// `waiting`: a record built without its predecessor would drop the canary's history.
+    loaded: bool,
+    waiting: Vec<Observation>,
 }
 
 impl LedgerWriter {
@@ -89,6 +93,67 @@ impl LedgerWriter {
             retry: None,
             revert_branches: Default::default(),
             telemetry: None,
+            loaded: true,
+            waiting: Vec::new(),
+        }
+    }
+
+    /// A writer that reads the ledger from Git before its first commit, and holds
+    /// observations until it could (the remote may be unreachable when Serin starts).
+    pub fn resume(worker: GitWorker, config: LedgerConfig) -> Self {
+        let mut w = LedgerWriter::new(worker, config, Vec::new());
+        w.loaded = false;
+        w
+    }
+
+    /// Reads the ledger if it was not read yet; `true` once it has been.
+    async fn ensure_loaded(&mut self) -> bool {
+        if self.loaded {
+            return true;
+        }
+        let status = self.config.status_branch.clone();
+        let followed = self.config.branch.clone();
+        let result = self
+            .git(move |repo| {
+                let at = match repo.pending(&status)?.last() {
+                    Some(c) => Some(*c),
+                    None => match repo.resolve(&format!("refs/remotes/origin/{status}")) {
+                        Ok(c) => Some(c),
+                        // The followed branch was fetched but the status branch does not
+                        // exist yet: a new ledger. Nothing fetched at all: not known yet.
+                        Err(e) => {
+                            repo.resolve(&format!("refs/remotes/origin/{followed}"))
+                                .map_err(|_| e)?;
+                            None
+                        }
+                    },
+                };
+                match at {
+                    Some(at) => repo.read_dir(at, record::STATUS_DIR),
+                    None => Ok(Vec::new()),
+                }
+            })
+            .await;
+        match result {
+            Ok(files) => {
+                for (path, bytes) in files {
+                    match LedgerRecord::parse(&path, &bytes) {
+                        Ok(r) => {
+                            self.records.insert(r.key(), r);
+                        }
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                }
+                self.loaded = true;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(
+                    waiting = self.waiting.len(),
+                    "the ledger cannot be read yet, observations wait: {e}"
+                );
+                false
+            }
         }
     }
 
@@ -156,6 +221,16 @@ impl LedgerWriter {
 
     /// Turns a batch of observations into commits.
     pub async fn record(&mut self, batch: Vec<Observation>) {
+        if !self.ensure_loaded().await {
+            self.waiting.extend(batch);
+            return;
+        }
+        let mut batch = batch;
+        if !self.waiting.is_empty() {
+            let mut all = std::mem::take(&mut self.waiting);
+            all.append(&mut batch);
+            batch = all;
+        }
         let mut entries: Vec<Entry> = Vec::new();
         let mut reverts = Vec::new();
         for obs in batch {
@@ -394,6 +469,11 @@ impl LedgerWriter {
         }
         if let Some(m) = &self.telemetry {
             m.set_ledger_queue_depth(queued);
+        }
+        if !self.loaded && !self.waiting.is_empty() {
+            // Observations wait for the ledger: try again on the retry schedule.
+            self.record(Vec::new()).await;
+            ok &= self.loaded;
         }
         self.retry = if ok {
             None
