@@ -13,6 +13,7 @@ mod gateway_api;
 mod gitops;
 mod metric_checks;
 mod prometheus;
+mod rbac;
 mod rollout;
 mod router;
 mod scenarios;
@@ -85,6 +86,10 @@ fn main() -> ExitCode {
         trial(
             "serin_run_applies_the_config_repo_and_rolls_out",
             serin_run::applies_the_config_repo_and_rolls_out,
+        ),
+        trial(
+            "rbac_service_account_rolls_out_and_is_refused_the_rest",
+            rbac::service_account_rolls_out_and_is_refused_the_rest,
         ),
         trial(
             "telemetry_metrics_health_and_json_logs",
