@@ -309,6 +309,21 @@ pub struct RunArgs {
         default_value = "Serin <serin@localhost>"
     )]
     pub git_author: String,
+    /// Run as one of several replicas: only the holder of a Lease acts; the others wait.
+    #[arg(long, env = "SERIN_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Namespace of the Lease (default: --inventory-namespace).
+    #[arg(long, env = "SERIN_LEADER_ELECT_NAMESPACE")]
+    pub leader_elect_namespace: Option<String>,
+    /// This replica's name in the Lease (default: $POD_NAME, else host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    pub leader_elect_identity: Option<String>,
+    /// How long a Lease that is not renewed stays with its holder.
+    #[arg(long, value_parser = duration, default_value = "15s")]
+    pub leader_elect_lease_duration: std::time::Duration,
+    /// How often the leader renews the Lease and the others try to take it.
+    #[arg(long, value_parser = duration, default_value = "2s")]
+    pub leader_elect_retry_period: std::time::Duration,
     #[command(flatten)]
     pub git: GitArgs,
 }

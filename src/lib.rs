@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod crypto;
 pub mod doctor;
+pub mod election;
 pub mod gates;
 pub mod gitops;
 pub mod ledger;

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use serin::analysis::runner::{Runner, RunnerOptions};
 use serin::analysis::scheduler::Scheduler;
 use serin::catalog::CatalogOptions;
+use serin::election::{ElectionConfig, Elector};
 use serin::gitops::{GitLink, GitSourceConfig, GitSync};
 use serin::ledger::{Granularity, LedgerConfig, LedgerWriter, OnFailure};
 use serin::source::SnapshotOptions;
@@ -114,6 +115,39 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("the HTTP server stopped: {e}");
             }
+        });
+    }
+
+    // With several replicas only the Lease holder goes on; the others wait here, serving
+    // /healthz (and not /readyz, so push webhooks reach the leader).
+    if args.leader_elect {
+        let identity = args.leader_elect_identity.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "serin".into());
+            format!("{host}-{}", std::process::id())
+        });
+        let mut config = ElectionConfig::new(
+            args.leader_elect_namespace
+                .as_deref()
+                .unwrap_or(&args.inventory_namespace),
+            &identity,
+        );
+        config.lease_duration = args.leader_elect_lease_duration;
+        config.retry_period = args.leader_elect_retry_period;
+        let elector = Arc::new(Elector::new(client.clone(), config));
+        tracing::info!(identity = %identity, "waiting to become the leader");
+        tokio::select! {
+            () = elector.acquire() => {}
+            () = stopped() => return Ok(ExitCode::SUCCESS),
+        }
+        tracing::info!(identity = %identity, "leading");
+        tokio::spawn(async move {
+            elector.hold().await;
+            // Another replica may act from now on: stop at once rather than act twice. Queued
+            // ledger commits stay in the mirror and are pushed by the next start.
+            tracing::error!("lost the leader lease; exiting");
+            std::process::exit(1);
         });
     }
 

@@ -118,6 +118,7 @@ fn observation(
         gates: Vec::new(),
         now: "2026-11-22T10:00:00Z".into(),
         on_failure: Some("revert-branch".into()),
+        previous: None,
     }
 }
 

@@ -222,6 +222,7 @@ impl GitLink {
             gates,
             now: k8s_openapi::jiff::Timestamp::now().to_string(),
             on_failure,
+            previous: canary.status.clone(),
         });
     }
 }

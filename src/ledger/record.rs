@@ -182,6 +182,30 @@ pub struct Observation {
     pub now: String,
     /// The canary's `serin.dev/on-failure` annotation.
     pub on_failure: Option<String>,
+    /// The status the tick started from: when the ledger lags behind it (a replica or process
+    /// that wrote it died before its commit was pushed), the ledger records it first.
+    pub previous: Option<CanaryStatus>,
+}
+
+/// The observation of a status the ledger missed: `obs` started from a status that `record`
+/// does not show (phase, weight, iterations or failed checks differ).
+pub fn missed(record: &LedgerRecord, obs: &Observation) -> Option<Observation> {
+    let prev = obs.previous.as_ref()?;
+    let differs = record.phase != prev.phase
+        || record.canary_weight != prev.canary_weight
+        || record.iterations != prev.iterations
+        || record.failed_checks != prev.failed_checks;
+    differs.then(|| Observation {
+        status: prev.clone(),
+        target_hash: prev
+            .last_applied_spec
+            .clone()
+            .unwrap_or_else(|| obs.target_hash.clone()),
+        events: Vec::new(),
+        gates: Vec::new(),
+        previous: None,
+        ..obs.clone()
+    })
 }
 
 /// The record after `obs`, given the one before (absent for a canary new to the ledger).
@@ -312,6 +336,7 @@ mod tests {
             gates: Vec::new(),
             now: "2026-11-22T10:00:00Z".into(),
             on_failure: None,
+            previous: None,
         }
     }
 
@@ -367,6 +392,20 @@ mod tests {
             ]
         );
         assert_eq!(failed.last_promoted.map(|p| p.hash), Some("aaa".into()));
+    }
+
+    #[test]
+    fn a_status_the_ledger_missed_is_recorded_first() {
+        let r = observe(None, &obs(CanaryPhase::Progressing, 20, "bbb"));
+        let mut next = obs(CanaryPhase::Progressing, 40, "bbb");
+        next.previous = Some(obs(CanaryPhase::Progressing, 30, "bbb").status);
+        let caught = missed(&r, &next).expect("weight 30 was never recorded");
+        assert_eq!(caught.status.canary_weight, 30);
+        assert!(caught.previous.is_none() && caught.events.is_empty());
+        next.previous = Some(obs(CanaryPhase::Progressing, 20, "bbb").status);
+        assert!(missed(&r, &next).is_none());
+        next.previous = None;
+        assert!(missed(&r, &next).is_none());
     }
 
     #[test]

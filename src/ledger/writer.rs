@@ -233,6 +233,17 @@ impl LedgerWriter {
         }
         let mut entries: Vec<Entry> = Vec::new();
         let mut reverts = Vec::new();
+        let batch: Vec<Observation> = batch
+            .into_iter()
+            .flat_map(|obs| {
+                let key = (obs.namespace.clone(), obs.name.clone());
+                let catch_up = self
+                    .records
+                    .get(&key)
+                    .and_then(|r| record::missed(r, &obs));
+                catch_up.into_iter().chain(std::iter::once(obs))
+            })
+            .collect();
         for obs in batch {
             let key = (obs.namespace.clone(), obs.name.clone());
             let before = self.records.get(&key).cloned();

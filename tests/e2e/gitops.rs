@@ -339,10 +339,19 @@ impl Stage {
                 "--git-author",
                 "Serin <serin@e2e.test>",
             ])
-            .arg("--cache-dir")
-            .arg(self.dir.join("cache"))
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.listen))
+            .args(if extra.contains(&"--cache-dir") {
+                Vec::new()
+            } else {
+                vec![
+                    "--cache-dir".to_string(),
+                    self.dir.join("cache").display().to_string(),
+                ]
+            })
+            .args(if extra.contains(&"--listen") {
+                Vec::new()
+            } else {
+                vec!["--listen".to_string(), format!("127.0.0.1:{}", self.listen)]
+            })
             .arg("--webhook-secret-file")
             .arg(self.dir.join("secret"))
             .args(extra)
@@ -1037,6 +1046,116 @@ pub async fn remote_outage_loses_nothing() -> TestResult {
     let wanted: Vec<&str> = ladder.iter().map(String::as_str).collect();
     in_order(&subjects, &wanted)?;
     drop(serin);
+    stage.finish().await;
+    Ok(())
+}
+
+/// Two replicas: the leader is killed mid-rollout, the other takes the Lease within its
+/// duration and finishes the rollout, with no step done twice and no ledger commit lost.
+pub async fn leader_failover_mid_rollout() -> TestResult {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let stage = Stage::new("gitops-ha").await?;
+    let ns = stage.ns().to_string();
+    stage.initial_commit(|_| Ok(()))?;
+    let lease_duration = Duration::from_secs(6);
+    let replica = |name: &str| {
+        let listen = format!("127.0.0.1:{}", free_port()?);
+        let cache = stage.dir.join(format!("cache-{name}"));
+        let cache = cache.to_string_lossy().into_owned();
+        stage.start_serin(&[
+            "--poll",
+            "1s",
+            "--leader-elect",
+            "--leader-elect-identity",
+            name,
+            "--leader-elect-lease-duration",
+            "6s",
+            "--leader-elect-retry-period",
+            "1s",
+            "--listen",
+            &listen,
+            "--cache-dir",
+            &cache,
+        ])
+    };
+    let mut a = replica("serin-a")?;
+    stage.wait_phase(CanaryPhase::Initialized, &a).await?;
+    let mut b = replica("serin-b")?;
+    let leases: Api<Lease> = Api::namespaced(stage.ctx.client.clone(), &ns);
+    let holder = || async {
+        Ok::<_, libtest_mimic::Failed>(
+            leases
+                .get_opt("serin-leader")
+                .await
+                .context("get lease")?
+                .and_then(|l| l.spec)
+                .and_then(|s| s.holder_identity),
+        )
+    };
+    if holder().await?.as_deref() != Some("serin-a") {
+        return Err(format!("serin-a does not lead: {:?}", holder().await?).into());
+    }
+    stage.person.commit("podinfo: 6.0.1", |w| {
+        replace_in(
+            &w.join("apps/deployment.yaml"),
+            "podinfo:6.0.0",
+            "podinfo:6.0.1",
+        )
+    })?;
+    eventually("weight 20", MINUTES, || async {
+        let w = stage.status().await?.map_or(0, |s| s.canary_weight);
+        Ok(if w >= 20 { Ok(()) } else { Err(w) })
+    })
+    .await?;
+    a.kill();
+    let killed = Instant::now();
+    eventually("serin-b to take the lease", MINUTES, || async {
+        let h = holder().await?;
+        Ok(if h.as_deref() == Some("serin-b") {
+            Ok(())
+        } else {
+            Err(h)
+        })
+    })
+    .await?;
+    let takeover = killed.elapsed();
+    println!("leader killed → serin-b leads: {takeover:?} (lease duration {lease_duration:?})");
+    if takeover > lease_duration + Duration::from_secs(4) {
+        return Err(format!("the takeover took {takeover:?}").into());
+    }
+    stage.wait_phase(CanaryPhase::Succeeded, &b).await?;
+    eventually("the promotion commit", MINUTES, || async {
+        let s = stage.ledger_subjects()?;
+        Ok(if position(&s, "promotion completed").is_some() {
+            Ok(())
+        } else {
+            Err(s)
+        })
+    })
+    .await?;
+    let subjects = stage.ledger_subjects()?;
+    let start = position(&subjects, "new revision detected").ok_or("no start in the ledger")?;
+    let steps: Vec<&str> = subjects[start..].iter().map(String::as_str).collect();
+    let expected = [
+        "advance canary weight 10",
+        "advance canary weight 20",
+        "advance canary weight 30",
+        "advance canary weight 40",
+        "advance canary weight 50",
+    ];
+    let weights: Vec<&str> = steps
+        .iter()
+        .copied()
+        .filter(|s| s.starts_with("advance canary weight"))
+        .collect();
+    if weights != expected || !steps.iter().any(|s| s.starts_with("promotion completed")) {
+        return Err(format!(
+            "steps done twice or lost across the failover: {subjects:#?}\n{}",
+            b.log_tail()
+        )
+        .into());
+    }
+    b.kill();
     stage.finish().await;
     Ok(())
 }

@@ -68,6 +68,10 @@ fn main() -> ExitCode {
         ),
         trial("gitops_approvals_and_revert", gitops::approvals_and_revert),
         trial(
+            "gitops_leader_failover_mid_rollout",
+            gitops::leader_failover_mid_rollout,
+        ),
+        trial(
             "scenario_more_kubernetes_provider_blue_green",
             scenarios_more::kubernetes_provider_blue_green,
         ),
