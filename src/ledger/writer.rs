@@ -237,10 +237,7 @@ impl LedgerWriter {
             .into_iter()
             .flat_map(|obs| {
                 let key = (obs.namespace.clone(), obs.name.clone());
-                let catch_up = self
-                    .records
-                    .get(&key)
-                    .and_then(|r| record::missed(r, &obs));
+                let catch_up = self.records.get(&key).and_then(|r| record::missed(r, &obs));
                 catch_up.into_iter().chain(std::iter::once(obs))
             })
             .collect();
