@@ -1299,11 +1299,18 @@ fn metric_template_validation_rules() {
         mutate(&mut template.spec);
         assert_case(name, &template.validate(), *severity, field, fragment);
     }
-    // Providers with a default host need no address.
+    // Providers with a default host need no address; Serin says it cannot query them yet.
     let mut datadog = valid.clone();
     provider(&mut datadog.spec).r#type = Some("datadog".into());
     provider(&mut datadog.spec).address = None;
-    assert_eq!(datadog.validate(), vec![]);
+    let findings = datadog.validate();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(!findings[0].is_error());
+    assert!(
+        findings[0]
+            .to_string()
+            .contains("\"datadog\" is not yet supported by Serin")
+    );
 }
 
 const VALID_ALERT_PROVIDER: &str = r#"
@@ -1393,4 +1400,53 @@ fn alert_provider_validation_rules() {
         mutate(&mut provider.spec);
         assert_case(name, &provider.validate(), *severity, field, fragment);
     }
+}
+
+#[test]
+fn serin_annotations_are_checked() {
+    let mut canary: Canary = serde_json::from_value(serde_json::json!({
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": { "name": "podinfo", "namespace": "test", "annotations": {
+            "serin.dev/on-failure": "undo",
+            "serin.dev/approval": "confirm-promotion, confirm-everything"
+        }},
+        "spec": {
+            "provider": "kubernetes",
+            "targetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo" },
+            "service": { "port": 9898 },
+            "analysis": { "interval": "1m", "threshold": 5, "iterations": 10 }
+        }
+    }))
+    .expect("canary");
+    let errors: Vec<String> = canary
+        .validate()
+        .into_iter()
+        .filter(|f| f.is_error())
+        .map(|f| f.to_string())
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].contains("\"undo\" is not an on-failure policy")
+            || errors[1].contains("\"undo\" is not an on-failure policy")
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("\"confirm-everything\" is not a gate"))
+    );
+    canary.metadata.annotations = Some(
+        [
+            (
+                "serin.dev/on-failure".to_string(),
+                "revert-branch".to_string(),
+            ),
+            (
+                "serin.dev/approval".to_string(),
+                "confirm-rollout,confirm-promotion".to_string(),
+            ),
+        ]
+        .into(),
+    );
+    assert!(canary.validate().iter().all(|f| !f.is_error()));
 }

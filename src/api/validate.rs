@@ -211,7 +211,42 @@ fn is_port_name(name: &str) -> bool {
 impl Canary {
     /// Single-object problems of this Canary, errors and warnings, in field order.
     pub fn validate(&self) -> Vec<Finding> {
-        self.spec.validate()
+        let mut out = Findings(self.spec.validate());
+        self.check_serin_annotations(&mut out);
+        out.0
+    }
+
+    /// Serin's own `serin.dev/*` settings, which the API server cannot check.
+    fn check_serin_annotations(&self, out: &mut Findings) {
+        let annotations = self.metadata.annotations.iter().flatten();
+        for (key, value) in annotations {
+            match key.as_str() {
+                "serin.dev/on-failure" => {
+                    if !matches!(value.as_str(), "record" | "revert" | "revert-branch") {
+                        out.error(
+                            "metadata.annotations.serin.dev/on-failure",
+                            format!("{value:?} is not an on-failure policy"),
+                            "use record, revert or revert-branch",
+                        );
+                    }
+                }
+                "serin.dev/approval" => {
+                    for gate in value.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+                        if !matches!(
+                            gate,
+                            "confirm-rollout" | "confirm-traffic-increase" | "confirm-promotion"
+                        ) {
+                            out.error(
+                                "metadata.annotations.serin.dev/approval",
+                                format!("{gate:?} is not a gate Serin approves"),
+                                "list confirm-rollout, confirm-traffic-increase or confirm-promotion, comma-separated",
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -309,6 +344,18 @@ impl CanarySpec {
                 format!("provider {raw:?} cannot route a Knative Service target"),
                 "set provider to knative",
             );
+        }
+        if parsed.is_some_and(Provider::is_gateway_api) {
+            let service_matches = self.service.as_ref().and_then(|s| s.r#match.as_deref());
+            for (i, m) in service_matches.into_iter().flatten().enumerate() {
+                check_gateway_api_match(out, raw, &format!("spec.service.match[{i}]"), m);
+            }
+            if let Some(analysis) = self.analysis() {
+                let a = format!("spec.{}", self.analysis_field());
+                for (i, m) in analysis.matches().iter().enumerate() {
+                    check_gateway_api_match(out, raw, &format!("{a}.match[{i}]"), m);
+                }
+            }
         }
         if let Some(analysis) = self.analysis() {
             let a = format!("spec.{}", self.analysis_field());
@@ -714,6 +761,62 @@ fn check_string_match(out: &mut Findings, field: &str, m: &StringMatch, require_
             field,
             "the condition is empty",
             "set one of exact, prefix, suffix or regex",
+        );
+    }
+}
+
+/// HTTP methods an HTTPRoute match can name.
+pub const GATEWAY_API_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// What an HTTPRoute match cannot express (the rules of the Gateway API router's
+/// `map_route_matches`, which a test keeps in step): refused here rather than failing every
+/// tick with "Invalid request matching selectors".
+fn check_gateway_api_match(out: &mut Findings, provider: &str, field: &str, m: &HttpMatchRequest) {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    if let Some(uri) = &m.uri
+        && !(set(&uri.regex) || set(&uri.exact) || set(&uri.prefix))
+    {
+        out.error(
+            format!("{field}.uri"),
+            format!("provider {provider:?} matches paths by exact, prefix or regex only"),
+            "use uri.exact, uri.prefix or uri.regex",
+        );
+    }
+    if let Some(method) = &m.method
+        && !method
+            .exact
+            .as_deref()
+            .is_some_and(|e| GATEWAY_API_METHODS.contains(&e))
+    {
+        out.error(
+            format!("{field}.method"),
+            format!("provider {provider:?} matches the method by exact name only"),
+            format!(
+                "use method.exact with one of {}",
+                GATEWAY_API_METHODS.join(", ")
+            ),
+        );
+    }
+    for (key, map) in [("headers", &m.headers), ("queryParams", &m.query_params)] {
+        for (name, sm) in map.iter().flatten() {
+            if !(set(&sm.exact) || set(&sm.regex)) {
+                out.error(
+                    format!("{field}.{key}.{name}"),
+                    format!("provider {provider:?} matches {key} by exact value or regex only"),
+                    "use exact or regex (a prefix /^value/ or suffix /value$/ can be written as a regex)",
+                );
+            }
+        }
+    }
+    if m.without_headers.as_ref().is_some_and(|w| !w.is_empty()) {
+        out.warning(
+            format!("{field}.withoutHeaders"),
+            format!(
+                "provider {provider:?} has no negative header match; withoutHeaders is ignored"
+            ),
+            "remove withoutHeaders, or express the condition positively",
         );
     }
 }
@@ -1156,10 +1259,17 @@ impl MetricTemplateSpec {
                     }
                     Some(t) => {
                         let parsed = MetricProviderType::parse(t);
+                        if parsed.is_some_and(|p| p != MetricProviderType::Prometheus) {
+                            out.warning(
+                                "spec.provider.type",
+                                format!("provider.type {t:?} is not yet supported by Serin: every check that uses this template fails, and its canaries roll back"),
+                                "query the metric through Prometheus (provider.type prometheus) until Serin supports this provider",
+                            );
+                        }
                         if parsed.is_none() {
                             out.warning(
                                 "spec.provider.type",
-                                format!("provider.type {t:?} is not a provider Flagger knows; it is queried as prometheus"),
+                                format!("provider.type {t:?} is not a provider Flagger knows; Serin cannot query it, so every check that uses this template fails"),
                                 format!(
                                     "use one of {} (Flagger's CRD, and Serin's, only admit these)",
                                     MetricProviderType::list()

@@ -1083,3 +1083,48 @@ fn route_status_reads_without_parents() {
     let status: RouteStatus = serde_json::from_value(serde_json::json!({})).unwrap();
     assert!(status.parents.is_empty());
 }
+
+#[test]
+fn validation_refuses_exactly_the_matches_the_router_cannot_express() {
+    let cases = [
+        (r#"{"headers": {"x-canary": {"exact": "insider"}}}"#, true),
+        (r#"{"headers": {"x-canary": {"regex": "^ins"}}}"#, true),
+        (r#"{"headers": {"x-canary": {"prefix": "ins"}}}"#, false),
+        (r#"{"headers": {"x-canary": {"suffix": "der"}}}"#, false),
+        (r#"{"queryParams": {"v": {"prefix": "2"}}}"#, false),
+        (r#"{"queryParams": {"v": {"exact": "2"}}}"#, true),
+        (r#"{"method": {"exact": "GET"}}"#, true),
+        (r#"{"method": {"exact": "BREW"}}"#, false),
+        (r#"{"method": {"prefix": "G"}}"#, false),
+        (r#"{"uri": {"prefix": "/api"}}"#, true),
+        (r#"{"uri": {"suffix": ".json"}}"#, false),
+    ];
+    for (m, expressible) in cases {
+        let request: HttpMatchRequest = serde_json::from_str(m).expect("match");
+        let routed = map_route_matches(std::slice::from_ref(&request)).is_ok();
+        let canary: Canary = serde_json::from_value(serde_json::json!({
+            "apiVersion": "flagger.app/v1beta1",
+            "kind": "Canary",
+            "metadata": { "name": "podinfo", "namespace": "test" },
+            "spec": {
+                "provider": "gatewayapi:v1",
+                "targetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo" },
+                "service": { "port": 9898, "gatewayRefs": [{ "name": "gw" }] },
+                "analysis": { "interval": "1m", "threshold": 5, "iterations": 10,
+                              "match": [serde_json::from_str::<serde_json::Value>(m).expect("json")] }
+            }
+        }))
+        .expect("canary");
+        let refused = canary
+            .validate()
+            .iter()
+            .any(|f| f.is_error() && f.to_string().contains("provider \"gatewayapi:v1\" matches"));
+        assert_eq!(routed, expressible, "router on {m}");
+        assert_eq!(
+            refused,
+            !expressible,
+            "validation on {m}: {:?}",
+            canary.validate()
+        );
+    }
+}
