@@ -7,10 +7,10 @@ CARGO ?= cargo
 # The demo keeps its environment in a fixed place so you can use it after `make demo`.
 DEMO_DIR ?= /tmp/serin-demo
 
-.PHONY: test demo demo-down env-build lint deps unit e2e bench
+.PHONY: test demo demo-down env-build lint deps unit e2e bench book
 
-## test: build the control plane if needed, lint, run unit and end-to-end tests
-test: env-build lint
+## test: build the control plane if needed, lint, build the user guide, run unit and end-to-end tests
+test: env-build lint book
 	$(CARGO) test --lib --bins --tests --locked
 
 ## lint: formatting and clippy, warnings are errors
@@ -25,6 +25,11 @@ deps:
 	@! $(CARGO) tree --locked --prefix none -e normal | grep -qE '^aws-lc-rs v' || \
 	  { echo "aws-lc-rs is in the dependency tree: keep ring as the only rustls provider"; exit 1; }
 	@echo "dependency tree: one k8s-openapi, one rustls provider"
+
+## book: build the user guide (book/) into target/book with a pinned mdBook, installed once
+## into ~/.cache/serin/tools/mdbook-<version> (cold install: under 3 min on 2 cores)
+book:
+	tests/env/book
 
 ## env-build: build/install the control-plane binaries (cached by version)
 env-build:
