@@ -221,14 +221,14 @@ impl Canary {
         let annotations = self.metadata.annotations.iter().flatten();
         for (key, value) in annotations {
             match key.as_str() {
-                "serin.dev/on-failure" => {
-                    if !matches!(value.as_str(), "record" | "revert" | "revert-branch") {
-                        out.error(
-                            "metadata.annotations.serin.dev/on-failure",
-                            format!("{value:?} is not an on-failure policy"),
-                            "use record, revert or revert-branch",
-                        );
-                    }
+                "serin.dev/on-failure"
+                    if !matches!(value.as_str(), "record" | "revert" | "revert-branch") =>
+                {
+                    out.error(
+                        "metadata.annotations.serin.dev/on-failure",
+                        format!("{value:?} is not an on-failure policy"),
+                        "use record, revert or revert-branch",
+                    );
                 }
                 "serin.dev/approval" => {
                     for gate in value.split(',').map(str::trim).filter(|g| !g.is_empty()) {
