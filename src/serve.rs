@@ -118,9 +118,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         });
     }
 
-    // With several replicas only the Lease holder goes on; the others wait here, serving
-    // /healthz (and not /readyz, so push webhooks reach the leader).
+    // With several replicas only the Lease holder goes on; the others wait here. A standby is
+    // ready: a Deployment's rolling update must be able to count it, and a push webhook it
+    // receives stays pending in `requests` until it leads (the poll covers the rest).
     if args.leader_elect {
+        readiness.set_ready();
         let identity = args.leader_elect_identity.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_string())

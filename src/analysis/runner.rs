@@ -279,7 +279,13 @@ impl Runner {
             let written = write_status(&self.client, &canary, &new_status).await;
             written.inspect_err(|_| self.api_error("update_status"))?;
             if let Some(git) = &self.git {
-                git.observe(&canary, &new_status, &target.hash, &events, gates);
+                git.observe(
+                    &canary,
+                    &new_status,
+                    &crate::ledger::revision_id(&target.hash, &target.tracked_configs),
+                    &events,
+                    gates,
+                );
             }
         }
         self.observe(&canary, &new_status, routes, analysed_since);
@@ -426,7 +432,8 @@ impl Runner {
         let kubernetes_provider = self.provider(canary) == "kubernetes";
         let git = match &self.git {
             Some(g) => {
-                let (input, problems) = g.tick_input(canary, &target.hash);
+                let revision = crate::ledger::revision_id(&target.hash, &target.tracked_configs);
+                let (input, problems) = g.tick_input(canary, &revision);
                 for p in problems {
                     self.event(canary, true, &p, events).await;
                 }
@@ -486,10 +493,11 @@ impl Runner {
                 answers.routes = Some(router.get_routes(canary).await.map_err(|e| error_chain(&e)));
             }
             Question::Hooks(kind, phase) => {
-                let git = self
-                    .git
-                    .as_ref()
-                    .map(|g| g.gate(canary, kind, &ask.target.hash));
+                let git = self.git.as_ref().map(|g| {
+                    let revision =
+                        crate::ledger::revision_id(&ask.target.hash, &ask.target.tracked_configs);
+                    g.gate(canary, kind, &revision)
+                });
                 let results = match git {
                     // A Git decision stands for the person who made it: the webhooks of the
                     // gate are not asked.

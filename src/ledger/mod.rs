@@ -14,6 +14,6 @@ pub mod writer;
 pub use message::{Granularity, commit_message, summary};
 pub use record::{
     GateRecord, HistoryEntry, LedgerRecord, Observation, RevisionOrigin, RevisionRecord,
-    STATUS_DIR, observe, status_path,
+    STATUS_DIR, observe, revision_id, status_path,
 };
 pub use writer::{LedgerConfig, LedgerWriter, OnFailure};

@@ -20,6 +20,28 @@ pub fn status_path(namespace: &str, name: &str) -> String {
     format!("{STATUS_DIR}/{namespace}/{name}.yaml")
 }
 
+/// The revision a person approves, and the ledger records: the target's pod-template hash,
+/// combined with the checksums of the ConfigMaps and Secrets it tracks, so that a config-only
+/// change is a new revision too (an approval must not carry over to it).
+pub fn revision_id(
+    template_hash: &str,
+    tracked_configs: &std::collections::BTreeMap<String, String>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    if tracked_configs.is_empty() {
+        return template_hash.to_string();
+    }
+    let mut h = Sha256::new();
+    h.update(template_hash.as_bytes());
+    for (k, v) in tracked_configs {
+        h.update(b"\n");
+        h.update(k.as_bytes());
+        h.update(b"=");
+        h.update(v.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Why the target is at its revision: the commit that brought it, and what changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -197,10 +219,12 @@ pub fn missed(record: &LedgerRecord, obs: &Observation) -> Option<Observation> {
         || record.failed_checks != prev.failed_checks;
     differs.then(|| Observation {
         status: prev.clone(),
-        target_hash: prev
-            .last_applied_spec
-            .clone()
-            .unwrap_or_else(|| obs.target_hash.clone()),
+        target_hash: match &prev.last_applied_spec {
+            Some(applied) => {
+                revision_id(applied, &prev.tracked_configs.clone().unwrap_or_default())
+            }
+            None => obs.target_hash.clone(),
+        },
         events: Vec::new(),
         gates: Vec::new(),
         previous: None,
@@ -219,10 +243,10 @@ pub fn observe(previous: Option<&LedgerRecord>, obs: &Observation) -> LedgerReco
     r.iterations = status.iterations;
     r.failed_checks = status.failed_checks;
     r.updated = obs.now.clone();
-    let hash = status
-        .last_applied_spec
-        .clone()
-        .unwrap_or_else(|| obs.target_hash.clone());
+    let hash = match &status.last_applied_spec {
+        Some(applied) => revision_id(applied, &status.tracked_configs.clone().unwrap_or_default()),
+        None => obs.target_hash.clone(),
+    };
     // A new analysis (or the first record) adopts the origin of the revision now in force.
     let new_run = r.revision.hash != hash
         || (status.phase == CanaryPhase::Progressing
@@ -279,13 +303,8 @@ pub fn observe(previous: Option<&LedgerRecord>, obs: &Observation) -> LedgerReco
             CanaryPhase::Initialized | CanaryPhase::Succeeded
         )
     {
-        r.last_promoted = Some(RevisionRecord {
-            hash: status
-                .last_promoted_spec
-                .clone()
-                .unwrap_or_else(|| r.revision.hash.clone()),
-            origin: r.revision.origin.clone(),
-        });
+        // The revision just promoted (or initialized) is the one under analysis.
+        r.last_promoted = Some(r.revision.clone());
     }
     if changed_phase && matches!(status.phase, CanaryPhase::Succeeded | CanaryPhase::Failed) {
         r.history.insert(
@@ -392,6 +411,20 @@ mod tests {
             ]
         );
         assert_eq!(failed.last_promoted.map(|p| p.hash), Some("aaa".into()));
+    }
+
+    #[test]
+    fn a_config_only_change_is_a_new_revision() {
+        let configs = |v: &str| [("configmap/podinfo-config".to_string(), v.to_string())].into();
+        assert_eq!(revision_id("aaa", &Default::default()), "aaa");
+        assert_ne!(
+            revision_id("aaa", &configs("1")),
+            revision_id("aaa", &configs("2"))
+        );
+        assert_eq!(
+            revision_id("aaa", &configs("1")),
+            revision_id("aaa", &configs("1"))
+        );
     }
 
     #[test]
