@@ -26,6 +26,12 @@ pub fn truncate(text: &str, max: usize) -> String {
     }
 }
 
+/// The first 12 characters of a hash or commit id: enough to find it, short enough for a
+/// message.
+pub fn short_id(id: &str) -> &str {
+    id.char_indices().nth(12).map_or(id, |(i, _)| &id[..i])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,6 +83,35 @@ impl CanaryEntry {
         format!("{}/{}", self.namespace(), self.name())
     }
 
+    /// The objects in the repository that make up the canary's revision: its target workload
+    /// and the ConfigMaps/Secrets of the repository it references. A revert puts these back,
+    /// and a rebuilt cluster gets these from the promoted commit.
+    pub fn revision_objects(&self) -> Vec<ObjectId> {
+        let kind = self
+            .canary
+            .spec
+            .target_ref
+            .as_ref()
+            .map_or("Deployment", |t| t.kind());
+        let mut ids = vec![ObjectId::namespaced(
+            "apps",
+            kind,
+            self.namespace(),
+            self.canary.spec.target_name(),
+        )];
+        for (used, origin) in &self.configs {
+            if matches!(origin, ConfigOrigin::Repository(_)) {
+                ids.push(ObjectId::namespaced(
+                    "",
+                    &used.config.kind.to_string(),
+                    self.namespace(),
+                    &used.config.name,
+                ));
+            }
+        }
+        ids
+    }
+
     /// `analysis`, or the deprecated `canaryAnalysis`, with the field path it lives at.
     pub fn analysis(&self) -> Option<(&CanaryAnalysis, &'static str)> {
         match (

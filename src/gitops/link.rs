@@ -14,6 +14,7 @@ use crate::analysis::machine::GitInput;
 use crate::api::{Canary, CanaryPhase, CanaryStatus, HookType};
 use crate::gates::approvals::{self, ApprovalBook, GateAnswer};
 use crate::ledger::{GateRecord, Observation, RevisionOrigin};
+use crate::message::short_id;
 
 /// The annotation choosing what happens to Git after a failed analysis: `record` or `revert`.
 pub const ON_FAILURE_ANNOTATION: &str = "serin.dev/on-failure";
@@ -55,10 +56,6 @@ fn key_of(canary: &Canary) -> Key {
         canary.metadata.namespace.clone().unwrap_or_default(),
         canary.metadata.name.clone().unwrap_or_default(),
     )
-}
-
-fn short(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
 }
 
 impl GitLink {
@@ -157,7 +154,7 @@ impl GitLink {
             name: "serin approve".into(),
             outcome: Err(format!(
                 "no Git approval for revision {} (run `serin approve {key} --gate {}`)",
-                short(revision),
+                short_id(revision),
                 kind.as_str()
             )),
             mute_alert: false,
@@ -175,8 +172,8 @@ impl GitLink {
                 stale: Some(format!(
                     "Git approval of {} by {by} is for revision {}, not the current {}; it is ignored",
                     kind.as_str(),
-                    short(&old),
-                    short(revision)
+                    short_id(&old),
+                    short_id(revision)
                 )),
                 record: Some(record("stale approval ignored", &by, &old)),
                 required,

@@ -18,7 +18,7 @@ use kube::{Api, Client};
 use super::link::GitLink;
 use crate::api::{Canary, CanaryPhase};
 use crate::apply::{Applier, ApplyError, ApplyOptions, ApplyReport};
-use crate::catalog::{self, Catalog, CatalogOptions, ConfigOrigin, ObjectId, Problem};
+use crate::catalog::{self, Catalog, CatalogOptions, Problem};
 use crate::gates::approvals::{APPROVALS_DIR, ApprovalBook};
 use crate::ledger::{LedgerRecord, LedgerWriter, RevisionOrigin};
 use crate::message::error_chain;
@@ -44,8 +44,6 @@ pub struct GitSourceConfig {
 pub enum GitSyncError {
     #[error(transparent)]
     Git(#[from] GitError),
-    #[error("{origin} did not answer within {timeout:?}")]
-    Timeout { origin: String, timeout: Duration },
     #[error(transparent)]
     Apply(#[from] ApplyError),
     #[error("cannot list the canaries of the cluster")]
@@ -108,14 +106,7 @@ impl GitSync {
         &self,
         f: impl FnOnce(&mut GitRepo) -> Result<R, GitError> + Send + 'static,
     ) -> Result<R, GitSyncError> {
-        match tokio::time::timeout(self.config.git_timeout, self.worker.with(f)).await {
-            Ok(Ok(r)) => Ok(r?),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(GitSyncError::Timeout {
-                origin: self.worker.origin().to_string(),
-                timeout: self.config.git_timeout,
-            }),
-        }
+        Ok(self.worker.within(self.config.git_timeout, f).await?)
     }
 
     /// One pass.
@@ -410,28 +401,7 @@ fn substitute(catalog: &mut Catalog, old: &Catalog, key: &(String, String)) -> b
     else {
         return false;
     };
-    let kind = entry
-        .canary
-        .spec
-        .target_ref
-        .as_ref()
-        .map_or("Deployment", |t| t.kind());
-    let mut ids = vec![ObjectId::namespaced(
-        "apps",
-        kind,
-        &key.0,
-        entry.canary.spec.target_name(),
-    )];
-    for (used, origin) in &entry.configs {
-        if matches!(origin, ConfigOrigin::Repository(_)) {
-            ids.push(ObjectId::namespaced(
-                "",
-                &used.config.kind.to_string(),
-                &key.0,
-                &used.config.name,
-            ));
-        }
-    }
+    let ids = entry.revision_objects();
     let mut any = false;
     for id in ids {
         let Some(old_obj) = old.find(&id) else {

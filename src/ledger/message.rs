@@ -3,6 +3,7 @@
 //! machine can read (`Serin-Canary`, `Serin-Phase`, `Serin-Revision`, `Serin-Source-Commit`).
 
 use crate::api::CanaryPhase;
+use crate::message::short_id;
 
 use super::record::LedgerRecord;
 
@@ -122,13 +123,9 @@ fn revision_suffix(r: &LedgerRecord) -> String {
     } else {
         format!(
             " at revision {}",
-            short(&r.revision.origin.manifest_revision)
+            short_id(&r.revision.origin.manifest_revision)
         )
     }
-}
-
-fn short(s: &str) -> &str {
-    s.get(..12).unwrap_or(s)
 }
 
 /// One canary's part of a ledger commit.

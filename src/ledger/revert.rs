@@ -6,7 +6,7 @@
 //! YAML documents of those objects are replaced, as text: comments, order and every other
 //! document of a file stay as people wrote them.
 
-use crate::catalog::{self, CatalogOptions, ConfigOrigin, ObjectId};
+use crate::catalog::{self, CatalogOptions, ObjectId};
 use crate::source::git::FileChange;
 use crate::source::{FileContent, Snapshot};
 
@@ -57,22 +57,7 @@ pub fn plan_revert(
     if !matches!(kind, "Deployment" | "DaemonSet") {
         return Err(RevertError::NoTarget { canary, commit });
     }
-    let mut ids = vec![ObjectId::namespaced(
-        "apps",
-        kind,
-        namespace,
-        entry.canary.spec.target_name(),
-    )];
-    for (used, origin) in &entry.configs {
-        if let ConfigOrigin::Repository(_) = origin {
-            ids.push(ObjectId::namespaced(
-                "",
-                &used.config.kind.to_string(),
-                namespace,
-                &used.config.name,
-            ));
-        }
-    }
+    let ids = entry.revision_objects();
     let mut files: Vec<(String, String, String)> = Vec::new(); // path, original, edited
     let mut objects = Vec::new();
     for id in &ids {

@@ -17,6 +17,7 @@ use super::revert;
 use crate::api::CanaryPhase;
 use crate::catalog::CatalogOptions;
 use crate::message::error_chain;
+use crate::message::short_id;
 use crate::source::SnapshotOptions;
 use crate::source::git::{Author, FileChange, GitError, GitWorker};
 use crate::telemetry::Metrics;
@@ -350,7 +351,7 @@ impl LedgerWriter {
         .and_then(|(head, old)| {
             revert::plan_revert(&head, &old, &catalog, &ns, &name).map_err(|e| e.to_string())
         })
-        .map(|plan| (plan, short(&promoted).to_string()))
+        .map(|plan| (plan, short_id(&promoted).to_string()))
     }
 
     /// Commits the revert on the followed branch, or on `to_branch` started from its head.
@@ -366,13 +367,13 @@ impl LedgerWriter {
             "{name}.{ns}: revert to the promoted revision after a failed analysis\n\n\
              Serin put {} back to commit {} (revision {}).\n",
             plan.objects.join(", "),
-            short(&promoted.origin.source_commit),
-            short(&promoted.hash),
+            short_id(&promoted.origin.source_commit),
+            short_id(&promoted.hash),
         );
         if !failed.revision.origin.cause.is_empty() {
             message.push_str(&format!(
                 "The failed revision {} changed: {}.\n",
-                short(&failed.revision.hash),
+                short_id(&failed.revision.hash),
                 failed.revision.origin.cause.join("; ")
             ));
         }
@@ -498,15 +499,10 @@ impl LedgerWriter {
         &self,
         f: impl FnOnce(&mut crate::source::git::GitRepo) -> Result<R, GitError> + Send + 'static,
     ) -> Result<R, String> {
-        match tokio::time::timeout(self.config.git_timeout, self.worker.with(f)).await {
-            Ok(Ok(Ok(r))) => Ok(r),
-            Ok(Ok(Err(e))) | Ok(Err(e)) => Err(error_chain(&e)),
-            Err(_) => Err(format!(
-                "{} did not answer within {:?}",
-                self.worker.origin(),
-                self.config.git_timeout
-            )),
-        }
+        self.worker
+            .within(self.config.git_timeout, f)
+            .await
+            .map_err(|e| error_chain(&e))
     }
 }
 
@@ -520,9 +516,8 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 /// `serin/revert/<namespace>-<name>-<revision>`: one proposal per failed revision.
 fn revert_branch(failed: &LedgerRecord) -> String {
     let (ns, name) = failed.key();
-    format!("serin/revert/{ns}-{name}-{}", short(&failed.revision.hash))
-}
-
-fn short(s: &str) -> &str {
-    s.get(..12).unwrap_or(s)
+    format!(
+        "serin/revert/{ns}-{name}-{}",
+        short_id(&failed.revision.hash)
+    )
 }

@@ -131,6 +131,11 @@ pub enum GitError {
         origin: String,
         reason: &'static str,
     },
+    #[error("{origin} did not answer within {timeout:?}")]
+    Timeout {
+        origin: String,
+        timeout: std::time::Duration,
+    },
 }
 
 /// A commit, by its full hash.

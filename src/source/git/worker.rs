@@ -75,6 +75,22 @@ impl GitWorker {
             .map_err(|_| self.stopped("the operation panicked"))
     }
 
+    /// [`GitWorker::with`] for a fallible operation, waiting at most `timeout`: libgit2 has no
+    /// network timeouts of its own here, so every network operation goes through this.
+    pub async fn within<R: Send + 'static>(
+        &self,
+        timeout: std::time::Duration,
+        f: impl FnOnce(&mut GitRepo) -> Result<R, GitError> + Send + 'static,
+    ) -> Result<R, GitError> {
+        match tokio::time::timeout(timeout, self.with(f)).await {
+            Ok(result) => result?,
+            Err(_) => Err(GitError::Timeout {
+                origin: self.origin.to_string(),
+                timeout,
+            }),
+        }
+    }
+
     fn stopped(&self, reason: &'static str) -> GitError {
         GitError::WorkerStopped {
             origin: self.origin.to_string(),

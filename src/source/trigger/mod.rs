@@ -54,7 +54,7 @@ impl fmt::Display for TriggerReason {
             } => {
                 write!(f, "{provider} push")?;
                 if let Some(after) = after {
-                    write!(f, " to {}", short_commit(after))?;
+                    write!(f, " to {}", crate::message::short_id(after))?;
                 }
                 if let Some(delivery) = delivery {
                     write!(f, " (delivery {delivery})")?;
@@ -102,11 +102,6 @@ pub fn request_sync(tx: &Sender<SyncRequest>, request: SyncRequest) -> Requested
         Err(TrySendError::Full(_)) => Requested::AlreadyPending,
         Err(TrySendError::Closed(_)) => Requested::Closed,
     }
-}
-
-/// The first 12 characters of a commit id: enough to find it, short enough for a log line.
-fn short_commit(id: &str) -> &str {
-    id.char_indices().nth(12).map_or(id, |(i, _)| &id[..i])
 }
 
 #[cfg(test)]
