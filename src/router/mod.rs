@@ -147,6 +147,7 @@ pub enum ApiAction {
     Get,
     Apply,
     Update,
+    Delete,
 }
 
 impl std::fmt::Display for ApiAction {
@@ -155,6 +156,7 @@ impl std::fmt::Display for ApiAction {
             ApiAction::Get => "get",
             ApiAction::Apply => "apply",
             ApiAction::Update => "update",
+            ApiAction::Delete => "delete",
         })
     }
 }
@@ -241,6 +243,28 @@ pub fn with_flux_opt_out(
     out.insert(FLUX_RECONCILE_ANNOTATION.into(), FLUX_DISABLED.into());
     out.insert(HELM_DRIFT_DETECTION_ANNOTATION.into(), FLUX_DISABLED.into());
     out
+}
+
+/// Something in a Canary that a provider's routing objects cannot express (an A/B match
+/// kind the provider lacks, a field it has no place for). `serin validate` reports each as an
+/// error naming the provider and the field; the routers refuse the same input at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inexpressible {
+    /// The Canary field, from `spec`: `spec.analysis.match[0].headers.x-canary`.
+    pub field: String,
+    /// What the provider cannot do, naming the provider: `provider "gloo" matches headers by
+    /// exact value or regex only`.
+    pub problem: String,
+    /// What to write instead.
+    pub fix: String,
+}
+
+/// Server-side apply as the field manager, with the API server checking every field against
+/// the provider's CRD schema: a field the CRD does not know is an error, not silently pruned.
+pub fn strict_apply() -> kube::api::PatchParams {
+    let mut params = kube::api::PatchParams::apply(FIELD_MANAGER).force();
+    params.field_validation = Some(kube::api::ValidationDirective::Strict);
+    params
 }
 
 /// Wraps a kube error with the object and the action, as Flagger's messages do.
