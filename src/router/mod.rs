@@ -14,9 +14,14 @@
 //! * [`gateway_api`]: the HTTPRoute of `gatewayapi:v1` and `gatewayapi:v1beta1` (§4.2).
 //! * [`cookie`]: session-affinity cookie values and `Set-Cookie` headers.
 
+pub mod apisix;
+pub mod contour;
 pub mod cookie;
 pub mod gateway_api;
+pub mod gloo;
+pub mod istio;
 pub mod kubernetes;
+pub mod nginx;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -129,6 +134,11 @@ pub enum RouterError {
         observed_generation: i64,
         current_generation: i64,
     },
+    /// A provider's object cannot be built or read as Flagger would; the text is Flagger's
+    /// where it has one (`apisix route selector is empty`, `VirtualService podinfo.test does
+    /// not contain routes for podinfo-primary and podinfo-canary`).
+    #[error("{0}")]
+    Refused(String),
     /// An API call on a generated object failed; Flagger's `<Kind> <name>.<ns> <action> error`.
     #[error("{kind} {name}.{namespace} {action} error")]
     Api {
