@@ -7,6 +7,11 @@ K8S_VERSION="${SERIN_K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${SERIN_ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${SERIN_KWOK_VERSION:-v0.8.0}"
 GATEWAY_API_VERSION="${SERIN_GATEWAY_API_VERSION:-v1.4.0}"
+# The traffic providers' CRDs, read from their Go modules at set-up time (control-plane.md).
+# Gloo's module is refused by the Go proxy (403), so tests/env/crds/gloo.yaml stands in for it.
+ISTIO_API_VERSION="${SERIN_ISTIO_API_VERSION:-v1.31.1}"
+CONTOUR_VERSION="${SERIN_CONTOUR_VERSION:-v1.33.8}"
+APISIX_VERSION="${SERIN_APISIX_VERSION:-v1.8.4}"
 
 CACHE_ROOT="${SERIN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/serin/testenv}"
 K8S_BIN="$CACHE_ROOT/kubernetes-$K8S_VERSION/bin"
@@ -36,6 +41,18 @@ die() {
 # The directory of a downloaded Go module (downloading it if needed).
 module_dir() {
 	go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+}
+
+# The CRD file of a provider module (MODULE@VERSION), inside the module cache.
+provider_crd_file() {
+	local dir
+	dir=$(module_dir "$1") || return 1
+	case "$1" in
+	istio.io/api@*) echo "$dir/kubernetes/customresourcedefinitions.gen.yaml" ;;
+	github.com/projectcontour/contour@*) echo "$dir/examples/contour/01-crds.yaml" ;;
+	github.com/apache/apisix-ingress-controller@*) echo "$dir/samples/deploy/crd/v1/ApisixRoute.yaml" ;;
+	*) return 1 ;;
+	esac
 }
 
 # Components in start order; `down` stops them in reverse.
