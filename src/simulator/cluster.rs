@@ -4,11 +4,14 @@
 use gateway_api::httproutes::{HttpRoute, HttpRouteStatusParents};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::proxies::ProxyObjects;
 use super::traffic::{ClusterView, ServiceView, WorkloadView};
 
 const FIELD_MANAGER: &str = "serin-mesh-sim";
@@ -40,10 +43,27 @@ impl RouteVersion {
     }
 }
 
+/// The providers' routing objects the simulator follows, by group, version and plural. A
+/// provider whose CRD is not installed has none.
+const PROXY_KINDS: [(&str, &str, &str, &str); 6] = [
+    (
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+    ),
+    ("gateway.solo.io", "v1", "RouteTable", "routetables"),
+    ("gloo.solo.io", "v1", "Upstream", "upstreams"),
+    ("apisix.apache.org", "v2", "ApisixRoute", "apisixroutes"),
+    ("projectcontour.io", "v1", "HTTPProxy", "httpproxies"),
+    ("networking.k8s.io", "v1", "Ingress", "ingresses"),
+];
+
 /// What one tick routes by.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Snapshot {
     pub routes: Vec<HttpRoute>,
+    pub proxies: ProxyObjects,
     pub cluster: ClusterView,
     /// Routes that could not be decoded, named, so the log says which.
     pub problems: Vec<String>,
@@ -75,8 +95,31 @@ impl ClusterClient {
             .collect();
         let services = self.list::<Service>().await?;
         let workloads = self.list::<Deployment>().await?;
+        let mut proxies = ProxyObjects::default();
+        for (group, version, kind, plural) in PROXY_KINDS {
+            let gvk = GroupVersionKind::gvk(group, version, kind);
+            let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
+            let objects = match self.list_dynamic(&resource).await {
+                Ok(objects) => objects,
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            let json = objects
+                .iter()
+                .filter_map(|o| serde_json::to_value(o).ok())
+                .collect();
+            match kind {
+                "VirtualService" => proxies.virtual_services = json,
+                "RouteTable" => proxies.route_tables = json,
+                "Upstream" => proxies.upstreams = json,
+                "ApisixRoute" => proxies.apisix_routes = json,
+                "HTTPProxy" => proxies.http_proxies = json,
+                _ => proxies.ingresses = json,
+            }
+        }
         Ok(Snapshot {
             routes,
+            proxies,
             cluster: ClusterView::new(
                 services.iter().map(service_view),
                 workloads.iter().map(workload_view),
@@ -124,13 +167,19 @@ impl ClusterClient {
     }
 
     async fn list_routes(&self, version: RouteVersion) -> Result<Vec<DynamicObject>, kube::Error> {
-        let resource = version.resource();
+        self.list_dynamic(&version.resource()).await
+    }
+
+    async fn list_dynamic(
+        &self,
+        resource: &ApiResource,
+    ) -> Result<Vec<DynamicObject>, kube::Error> {
         let apis: Vec<Api<DynamicObject>> = if self.namespaces.is_empty() {
-            vec![Api::all_with(self.client.clone(), &resource)]
+            vec![Api::all_with(self.client.clone(), resource)]
         } else {
             self.namespaces
                 .iter()
-                .map(|ns| Api::namespaced_with(self.client.clone(), ns, &resource))
+                .map(|ns| Api::namespaced_with(self.client.clone(), ns, resource))
                 .collect()
         };
         let mut out = Vec::new();

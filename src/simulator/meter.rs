@@ -16,6 +16,7 @@ use std::fmt::Write;
 
 use sha2::{Digest, Sha256};
 
+use super::proxies::Tag;
 use super::traffic::{Destination, Flow};
 
 /// Upper bounds of the latency buckets, in milliseconds (the Istio family uses them as they
@@ -151,17 +152,28 @@ impl HttpSeries {
     }
 }
 
+/// A proxy's own series of one tag and response code (Envoy, ingress-nginx, APISIX).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct ProxySeries {
+    tag: Tag,
+    code: u16,
+}
+
 /// Every series the simulator exports, growing with each recorded flow.
 #[derive(Debug, Clone, Default)]
 pub struct Meter {
     istio: BTreeMap<IstioSeries, Histogram>,
     http: BTreeMap<HttpSeries, Histogram>,
+    proxy: BTreeMap<ProxySeries, Histogram>,
+    /// Latency per tag over every response code, as the proxies export it.
+    proxy_latency: BTreeMap<Tag, Histogram>,
 }
 
 impl Meter {
     /// Counts `flow`'s requests: for a workload, its error rate answers 500 and the rest 200,
     /// all after its latency; for an unavailable backend, the gateway's own 503s.
     pub fn record(&mut self, flow: &Flow) {
+        self.record_proxy(flow);
         match &flow.destination {
             Destination::Workload {
                 namespace,
@@ -229,6 +241,41 @@ impl Meter {
         }
     }
 
+    /// The proxy's view of `flow`: what the workload answered, or its own 503.
+    fn record_proxy(&mut self, flow: &Flow) {
+        let Some(tag) = &flow.tag else {
+            return;
+        };
+        let answers = match &flow.destination {
+            Destination::Workload { behaviour, .. } => {
+                let errors = flow.requests * behaviour.error_rate;
+                vec![
+                    (OK, flow.requests - errors, behaviour.latency_ms),
+                    (SERVER_ERROR, errors, behaviour.latency_ms),
+                ]
+            }
+            Destination::Unavailable { .. } => {
+                vec![(UNAVAILABLE, flow.requests, UNAVAILABLE_LATENCY_MS)]
+            }
+        };
+        for (code, requests, latency_ms) in answers {
+            if requests > 0.0 {
+                let series = ProxySeries {
+                    tag: tag.clone(),
+                    code,
+                };
+                self.proxy
+                    .entry(series)
+                    .or_default()
+                    .observe(requests, latency_ms);
+                self.proxy_latency
+                    .entry(tag.clone())
+                    .or_default()
+                    .observe(requests, latency_ms);
+            }
+        }
+    }
+
     /// The Prometheus text exposition (format 0.0.4) of every series.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -271,7 +318,128 @@ impl Meter {
                 1000.0,
             );
         }
+        self.render_proxies(&mut out);
         out
+    }
+
+    /// Envoy's cluster stats (Contour, Gloo), ingress-nginx's and APISIX's, each family
+    /// only once a flow carried its tag.
+    fn render_proxies(&self, out: &mut String) {
+        let of = |want: fn(&Tag) -> bool| self.proxy.iter().filter(move |(s, _)| want(&s.tag));
+        let latency =
+            |want: fn(&Tag) -> bool| self.proxy_latency.iter().filter(move |(t, _)| want(t));
+        let envoy = |t: &Tag| matches!(t, Tag::Envoy { .. });
+        let nginx = |t: &Tag| matches!(t, Tag::Nginx { .. });
+        let apisix = |t: &Tag| matches!(t, Tag::Apisix { .. });
+        if of(envoy).next().is_some() {
+            family_header(
+                out,
+                "envoy_cluster_upstream_rq",
+                "counter",
+                "Upstream requests by response code, as Envoy reports them (simulated).",
+            );
+            for (s, h) in of(envoy) {
+                sample(out, "envoy_cluster_upstream_rq", &s.labels(), h.count);
+            }
+            family_header(
+                out,
+                "envoy_cluster_upstream_rq_time",
+                "histogram",
+                "Upstream request time in milliseconds, as Envoy reports it (simulated).",
+            );
+            for (t, h) in latency(envoy) {
+                histogram(
+                    out,
+                    "envoy_cluster_upstream_rq_time",
+                    &tag_labels(t),
+                    h,
+                    1.0,
+                );
+            }
+        }
+        if of(nginx).next().is_some() {
+            family_header(
+                out,
+                "nginx_ingress_controller_requests",
+                "counter",
+                "Requests, as ingress-nginx reports them (simulated).",
+            );
+            for (s, h) in of(nginx) {
+                sample(
+                    out,
+                    "nginx_ingress_controller_requests",
+                    &s.labels(),
+                    h.count,
+                );
+            }
+            family_header(
+                out,
+                "nginx_ingress_controller_ingress_upstream_latency_seconds",
+                "histogram",
+                "Upstream latency in seconds, as ingress-nginx reports it (simulated).",
+            );
+            for (t, h) in latency(nginx) {
+                histogram(
+                    out,
+                    "nginx_ingress_controller_ingress_upstream_latency_seconds",
+                    &tag_labels(t),
+                    h,
+                    1000.0,
+                );
+            }
+        }
+        if of(apisix).next().is_some() {
+            family_header(
+                out,
+                "apisix_http_status",
+                "counter",
+                "Requests by status code, as APISIX reports them (simulated).",
+            );
+            for (s, h) in of(apisix) {
+                sample(out, "apisix_http_status", &s.labels(), h.count);
+            }
+            family_header(
+                out,
+                "apisix_http_latency",
+                "histogram",
+                "Request latency in milliseconds, as APISIX reports it (simulated).",
+            );
+            for (t, h) in latency(apisix) {
+                let mut labels = vec![("type", "request".to_string())];
+                labels.extend(tag_labels(t));
+                histogram(out, "apisix_http_latency", &labels, h, 1.0);
+            }
+        }
+    }
+}
+
+/// The labels that name a proxy's route or cluster.
+fn tag_labels(tag: &Tag) -> Vec<(&'static str, String)> {
+    match tag {
+        Tag::Envoy { cluster } => vec![("envoy_cluster_name", cluster.clone())],
+        Tag::Nginx {
+            namespace,
+            ingress,
+            canary,
+        } => vec![
+            ("namespace", namespace.clone()),
+            ("ingress", ingress.clone()),
+            ("canary", canary.clone()),
+        ],
+        Tag::Apisix { route } => vec![("route", route.clone())],
+    }
+}
+
+impl ProxySeries {
+    fn labels(&self) -> Vec<(&'static str, String)> {
+        let code = match self.tag {
+            Tag::Envoy { .. } => "envoy_response_code",
+            Tag::Nginx { .. } => "status",
+            Tag::Apisix { .. } => "code",
+        };
+        let mut labels = tag_labels(&self.tag);
+        labels.push((code, self.code.to_string()));
+        labels
     }
 }
 
@@ -557,5 +725,102 @@ mod tests {
         assert!(text.contains("le=\"10000\""), "milliseconds buckets");
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         samples(&text);
+    }
+
+    #[test]
+    fn proxies_report_their_own_series_for_the_requests_they_route() {
+        use crate::simulator::proxies::{ProxyBackend, ProxyRoute, ProxyRule};
+        use crate::simulator::traffic::{Source, proxy_traffic};
+        let tags = [
+            Tag::Envoy {
+                cluster: "test_podinfo-canary_9898".into(),
+            },
+            Tag::Nginx {
+                namespace: "test".into(),
+                ingress: "podinfo".into(),
+                canary: "test-podinfo-canary-80".into(),
+            },
+            Tag::Apisix {
+                route: "test_podinfo-podinfo-canary_method".into(),
+            },
+        ];
+        let mut meter = Meter::default();
+        for tag in &tags {
+            let route = ProxyRoute {
+                kind: "Test",
+                namespace: "test".into(),
+                name: "podinfo".into(),
+                source: Source {
+                    workload: "proxy".into(),
+                    namespace: "proxy".into(),
+                },
+                rules: vec![ProxyRule {
+                    conditional: false,
+                    backends: vec![
+                        ProxyBackend {
+                            namespace: "test".into(),
+                            service: "podinfo-primary".into(),
+                            weight: 90.0,
+                            tag: None,
+                        },
+                        ProxyBackend {
+                            namespace: "test".into(),
+                            service: "podinfo-canary".into(),
+                            weight: 10.0,
+                            tag: Some(tag.clone()),
+                        },
+                    ],
+                    mirrors: vec![],
+                }],
+            };
+            // 100 ticks of 100 requests: 1,000 to the canary, 30% of them 500s after 300 ms.
+            for _ in 0..100 {
+                for flow in proxy_traffic(&route, &cluster(), 100.0, 0.0).flows {
+                    meter.record(&flow);
+                }
+            }
+        }
+        let got = samples(&meter.render());
+        let want = [
+            (
+                r#"envoy_cluster_upstream_rq{envoy_cluster_name="test_podinfo-canary_9898",envoy_response_code="200"}"#,
+                700.0,
+            ),
+            (
+                r#"envoy_cluster_upstream_rq{envoy_cluster_name="test_podinfo-canary_9898",envoy_response_code="500"}"#,
+                300.0,
+            ),
+            (
+                r#"envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name="test_podinfo-canary_9898",le="250"}"#,
+                0.0,
+            ),
+            (
+                r#"nginx_ingress_controller_requests{namespace="test",ingress="podinfo",canary="test-podinfo-canary-80",status="500"}"#,
+                300.0,
+            ),
+            (
+                r#"nginx_ingress_controller_ingress_upstream_latency_seconds_sum{namespace="test",ingress="podinfo",canary="test-podinfo-canary-80"}"#,
+                300.0,
+            ),
+            (
+                r#"apisix_http_status{route="test_podinfo-podinfo-canary_method",code="200"}"#,
+                700.0,
+            ),
+            (
+                r#"apisix_http_latency_bucket{type="request",route="test_podinfo-podinfo-canary_method",le="500"}"#,
+                1000.0,
+            ),
+        ];
+        for (series, value) in want {
+            let found = got.get(series).copied();
+            assert!(
+                found.is_some_and(|v| (v - value).abs() < 1e-6),
+                "{series}: {found:?}, want {value}"
+            );
+        }
+        // The primary's requests carried no tag: no proxy series for them.
+        assert!(!got.keys().any(|k| k.contains("podinfo-primary")
+            && !k.starts_with("istio")
+            && !k.starts_with("http_")));
     }
 }

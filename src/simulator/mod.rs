@@ -5,7 +5,10 @@
 //! accepts HTTPRoutes (Flagger's `GetRoutes` refuses to read weights until it has), and
 //! request metrics that follow the weights it sets. Every second the simulator
 //!
-//! * reads the HTTPRoutes, Services and Deployments of the watched namespaces;
+//! * reads the HTTPRoutes, Services and Deployments of the watched namespaces, and the
+//!   routing objects of Istio (VirtualService), Gloo (RouteTable + Upstream), APISIX
+//!   (ApisixRoute), Contour (HTTPProxy) and ingress-nginx (canary Ingress) as their data
+//!   planes would route by them (see [`proxies`]);
 //! * marks each route's parents `Accepted` for its current generation
 //!   (controller `serin.dev/mesh-simulator`), writing only when that is not already so;
 //! * sends `rps` synthetic requests per route through it: a `match_fraction` share carries
@@ -14,8 +17,10 @@
 //!   Services; each backend Service reaches the Deployments it selects, which answer with
 //!   the error rate and latency of their pod template's `sim.serin.dev/error-rate` and
 //!   `sim.serin.dev/latency-ms` annotations;
-//! * counts the requests into the series Istio and an instrumented workload export
-//!   (see [`meter`]), which it serves on `GET /metrics` for a real Prometheus to scrape.
+//! * counts the requests into the series Istio and an instrumented workload export, plus
+//!   each proxy's own (Envoy's cluster stats, ingress-nginx's, APISIX's) for the requests
+//!   that went through it (see [`meter`]), and serves them on `GET /metrics` for a real
+//!   Prometheus to scrape.
 //!
 //! The arithmetic ([`traffic`], [`meter`], [`acceptance`]) is pure; only this file's loop,
 //! the cluster client and the HTTP server do I/O.
@@ -23,6 +28,7 @@
 pub mod acceptance;
 mod cluster;
 pub mod meter;
+pub mod proxies;
 mod server;
 pub mod traffic;
 
@@ -167,6 +173,18 @@ async fn drive(mut cluster: ClusterClient, config: SimulatorConfig, meter: Arc<M
             for route in &snapshot.routes {
                 let traffic = traffic::route_traffic(
                     route,
+                    &snapshot.cluster,
+                    requests,
+                    config.match_fraction,
+                );
+                for flow in &traffic.flows {
+                    meter.record(flow);
+                }
+                problems.extend(traffic.problems);
+            }
+            for route in proxies::routes(&snapshot.proxies) {
+                let traffic = traffic::proxy_traffic(
+                    &route,
                     &snapshot.cluster,
                     requests,
                     config.match_fraction,

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use super::proxies::{ProxyRoute, Tag};
 use gateway_api::httproutes::{
     HttpRoute, HttpRouteRules, HttpRouteRulesFiltersRequestMirror, HttpRouteRulesFiltersType,
     HttpRouteRulesMatches,
@@ -153,6 +154,8 @@ pub struct Flow {
     pub source: Source,
     pub destination: Destination,
     pub requests: f64,
+    /// The proxy's own labels for these requests (none for an HTTPRoute's gateway).
+    pub tag: Option<Tag>,
 }
 
 /// What one route did with one tick's requests, and what kept it from doing better.
@@ -209,6 +212,7 @@ pub fn route_traffic(
                     source: source.clone(),
                     destination,
                     requests: backend_requests * share,
+                    tag: None,
                 });
             }
         }
@@ -244,6 +248,7 @@ pub fn route_traffic(
                     source: source.clone(),
                     destination,
                     requests: copies * share,
+                    tag: None,
                 });
             }
         }
@@ -321,24 +326,102 @@ fn takes_plain_requests(rule: &HttpRouteRules) -> bool {
 
 /// Which rules get which share of the requests.
 fn rule_shares(rules: &[HttpRouteRules], match_fraction: f64) -> Vec<(usize, f64)> {
-    let Some(first) = rules.first() else {
+    let conditional: Vec<bool> = rules.iter().map(|r| !takes_plain_requests(r)).collect();
+    shares_by_condition(&conditional, match_fraction)
+}
+
+/// Which rules get which share of the requests, given which rules ask for something plain
+/// requests lack: a `match_fraction` share carries what the first rule wants, the rest goes
+/// to the first rule plain requests reach.
+fn shares_by_condition(conditional: &[bool], match_fraction: f64) -> Vec<(usize, f64)> {
+    let Some(first) = conditional.first() else {
         return Vec::new();
     };
-    if takes_plain_requests(first) {
+    if !first {
         return vec![(0, 1.0)];
     }
     let matching = match_fraction.clamp(0.0, 1.0);
     // Every rule is conditional: plain requests fall to the last rule rather than vanish,
     // so a route always has traffic to judge.
-    let plain = rules
+    let plain = conditional
         .iter()
-        .position(takes_plain_requests)
-        .unwrap_or(rules.len() - 1);
+        .position(|c| !c)
+        .unwrap_or(conditional.len() - 1);
     if plain == 0 {
         vec![(0, 1.0)]
     } else {
         vec![(0, matching), (plain, 1.0 - matching)]
     }
+}
+
+/// Sends `requests` synthetic requests through a provider's routing object (see
+/// [`super::proxies`]), by the same rules as [`route_traffic`]: rule by condition, backends by
+/// weight (all 0: the proxy answers itself and no workload sees them), copies to mirrors.
+pub fn proxy_traffic(
+    route: &ProxyRoute,
+    cluster: &ClusterView,
+    requests: f64,
+    match_fraction: f64,
+) -> RouteTraffic {
+    let mut out = RouteTraffic::default();
+    let conditional: Vec<bool> = route.rules.iter().map(|r| r.conditional).collect();
+    for (index, share) in shares_by_condition(&conditional, match_fraction) {
+        let rule = &route.rules[index];
+        let rule_requests = requests * share;
+        if rule_requests <= 0.0 {
+            continue;
+        }
+        let total: f64 = rule.backends.iter().map(|b| b.weight.max(0.0)).sum();
+        if total > 0.0 {
+            for backend in &rule.backends {
+                let backend_requests = rule_requests * backend.weight.max(0.0) / total;
+                if backend_requests <= 0.0 {
+                    continue;
+                }
+                for (destination, share) in resolve(
+                    cluster,
+                    &backend.namespace,
+                    &backend.service,
+                    &mut out.problems,
+                ) {
+                    out.flows.push(Flow {
+                        source: route.source.clone(),
+                        destination,
+                        requests: backend_requests * share,
+                        tag: backend.tag.clone(),
+                    });
+                }
+            }
+        }
+        for (mirror, copy_share) in &rule.mirrors {
+            let copies = rule_requests * copy_share;
+            if copies <= 0.0 {
+                continue;
+            }
+            let mut found = Vec::new();
+            let destinations = resolve(cluster, &mirror.namespace, &mirror.service, &mut found);
+            if destinations
+                .iter()
+                .any(|(d, _)| matches!(d, Destination::Unavailable { .. }))
+            {
+                out.problems.push(format!(
+                    "{} {}/{}: mirror Service {}/{} cannot take requests; its copies are dropped",
+                    route.kind, route.namespace, route.name, mirror.namespace, mirror.service
+                ));
+                continue;
+            }
+            out.problems.extend(found);
+            for (destination, share) in destinations {
+                out.flows.push(Flow {
+                    source: route.source.clone(),
+                    destination,
+                    requests: copies * share,
+                    tag: mirror.tag.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 struct Backend {
