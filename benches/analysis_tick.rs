@@ -762,6 +762,7 @@ async fn bench(plane: &ControlPlane) -> Result<()> {
         event_webhook: None,
         workloads: Default::default(),
         instance: None,
+        routing: Default::default(),
         min_interval: ROUND_PERIOD,
     };
     let (ticks_per_sec, ticks_source) = clock_ticks();

@@ -221,6 +221,17 @@ pub struct RunArgs {
     /// Provider of canaries that set none (Flagger's -mesh-provider).
     #[arg(long, env = "SERIN_PROVIDER", default_value = "istio")]
     pub provider: String,
+    /// Prefix of the NGINX canary annotations (Flagger's -ingress-annotations-prefix).
+    #[arg(
+        long,
+        env = "SERIN_INGRESS_ANNOTATIONS_PREFIX",
+        default_value = serin::router::DEFAULT_INGRESS_ANNOTATIONS_PREFIX
+    )]
+    pub ingress_annotations_prefix: String,
+    /// `spec.ingressClassName` of the Contour HTTPProxies Serin generates (Flagger's
+    /// -ingress-class).
+    #[arg(long, env = "SERIN_INGRESS_CLASS")]
+    pub ingress_class: Option<String>,
     /// Prometheus for builtin checks and inline queries (Flagger's -metrics-server).
     #[arg(
         long,

@@ -86,6 +86,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         workloads,
         instance: std::env::var("POD_NAME").ok(),
         min_interval: args.min_analysis_interval,
+        routing: serin::router::RoutingOptions {
+            ingress_annotations_prefix: args.ingress_annotations_prefix.clone(),
+            ingress_class: args.ingress_class.clone(),
+        },
     };
     let telemetry = Metrics::new(env!("CARGO_PKG_VERSION"), &args.provider);
     let readiness = Readiness::default();

@@ -46,6 +46,8 @@ pub struct RunnerOptions {
     pub instance: Option<String>,
     /// The shortest analysis interval (Flagger's is 10 s; tests and demos may go lower).
     pub min_interval: std::time::Duration,
+    /// Settings of the NGINX and Contour routers.
+    pub routing: crate::router::RoutingOptions,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,28 @@ pub const HELM_DRIFT_DETECTION_ANNOTATION: &str = "helm.toolkit.fluxcd.io/driftD
 /// Value of both Flux opt-out annotations.
 pub const FLUX_DISABLED: &str = "disabled";
 
+/// NGINX's default annotation prefix (Flagger's `-ingress-annotations-prefix`).
+pub const DEFAULT_INGRESS_ANNOTATIONS_PREFIX: &str = "nginx.ingress.kubernetes.io";
+
+/// The controller-wide settings some routers take (Flagger's `-ingress-annotations-prefix`
+/// and `-ingress-class`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingOptions {
+    /// Prefix of the NGINX canary annotations (`<prefix>/canary-weight`).
+    pub ingress_annotations_prefix: String,
+    /// `spec.ingressClassName` of Contour's HTTPProxies; unset leaves it out.
+    pub ingress_class: Option<String>,
+}
+
+impl Default for RoutingOptions {
+    fn default() -> Self {
+        RoutingOptions {
+            ingress_annotations_prefix: DEFAULT_INGRESS_ANNOTATIONS_PREFIX.into(),
+            ingress_class: None,
+        }
+    }
+}
+
 /// Traffic split between the primary and the canary, as Flagger's routers report it.
 ///
 /// `mirrored` means a copy of the primary's traffic also goes to the canary (blue/green with

@@ -301,8 +301,12 @@ fn apisix_routes(routes: &[Value]) -> Vec<ProxyRoute> {
                         })
                         .collect();
                     ProxyRule {
+                        // The synthetic requests are GETs.
                         conditional: non_empty(&entry["match"]["exprs"])
-                            || non_empty(&entry["match"]["methods"]),
+                            || (non_empty(&entry["match"]["methods"])
+                                && !items(&entry["match"]["methods"])
+                                    .iter()
+                                    .any(|m| m.as_str() == Some("GET"))),
                         backends,
                         mirrors: Vec::new(),
                     }

@@ -13,6 +13,7 @@ mod gateway_api;
 mod gitops;
 mod metric_checks;
 mod prometheus;
+mod providers;
 mod rbac;
 mod rollout;
 mod router;
@@ -54,6 +55,26 @@ fn main() -> ExitCode {
     serin::telemetry::init("off");
     let args = Arguments::from_args();
     let trials = vec![
+        trial(
+            "provider_istio_canary_promotes_then_rolls_back",
+            providers::istio_canary_promotes_then_rolls_back,
+        ),
+        trial(
+            "provider_gloo_canary_promotes_then_rolls_back",
+            providers::gloo_canary_promotes_then_rolls_back,
+        ),
+        trial(
+            "provider_apisix_canary_promotes_then_rolls_back",
+            providers::apisix_canary_promotes_then_rolls_back,
+        ),
+        trial(
+            "provider_contour_canary_promotes_then_rolls_back",
+            providers::contour_canary_promotes_then_rolls_back,
+        ),
+        trial(
+            "provider_nginx_canary_promotes_then_rolls_back",
+            providers::nginx_canary_promotes_then_rolls_back,
+        ),
         trial(
             "alerts_resolve_providers_and_secrets",
             alerts::resolve_providers_and_secrets,

@@ -86,7 +86,18 @@ impl Rig {
         extra: &[&str],
         canary: impl FnOnce(&str, &str) -> String,
     ) -> Result<Rig, Failed> {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Rig::start_with(test, move |_| extra, canary).await
+    }
+
+    /// [`Rig::start`] with extra objects that depend on the namespace (`extra` gets it).
+    pub async fn start_with(
+        test: &str,
+        extra: impl FnOnce(&str) -> Vec<String>,
+        canary: impl FnOnce(&str, &str) -> String,
+    ) -> Result<Rig, Failed> {
         let ctx = TestCtx::new(test).await?;
+        let extra = extra(&ctx.namespace);
         install_flagger_crds(&ctx.client).await?;
         let ns = ctx.namespace.clone();
         let pp = PostParams::default();
@@ -108,7 +119,7 @@ impl Rig {
             .create(&pp, &deployment)
             .await
             .context("create deployment")?;
-        for yaml in extra {
+        for yaml in &extra {
             let object: serde_json::Value = serde_saphyr::from_str(yaml).context("extra object")?;
             let kind = object["kind"].as_str().unwrap_or_default().to_string();
             match kind.as_str() {
@@ -119,7 +130,28 @@ impl Rig {
                         .await
                         .context("create configmap")?;
                 }
-                other => return Err(format!("the rig cannot create {other}").into()),
+                // Anything else (an Ingress, an ApisixRoute, an HTTPProxy): by discovery.
+                _ => {
+                    let object: kube::api::DynamicObject =
+                        serde_json::from_value(object).context("extra object")?;
+                    let types = object
+                        .types
+                        .clone()
+                        .ok_or_else(|| Failed::from("extra object without kind"))?;
+                    let gvk = kube::api::GroupVersionKind::try_from(&types)
+                        .map_err(|e| format!("extra {kind}: {e}"))?;
+                    let (resource, _) = kube::discovery::pinned_kind(&ctx.client, &gvk)
+                        .await
+                        .context(format!("discover {kind}"))?;
+                    kube::Api::<kube::api::DynamicObject>::namespaced_with(
+                        ctx.client.clone(),
+                        &ns,
+                        &resource,
+                    )
+                    .create(&pp, &object)
+                    .await
+                    .context(format!("create {kind}"))?;
+                }
             }
         }
         let templates = include_str!("../../../examples/podinfo/metric-templates.yaml")
@@ -165,6 +197,7 @@ impl Rig {
             event_webhook: None,
             workloads: Default::default(),
             instance: None,
+            routing: Default::default(),
             min_interval: Duration::from_secs(1),
         };
         let runner = Runner::new(ctx.client.clone(), options).context("runner")?;

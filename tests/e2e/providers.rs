@@ -1,0 +1,529 @@
+//! The guides' Canaries for Istio, Gloo, APISIX, Contour and NGINX, run by Serin against the
+//! real control plane with each provider's real CRDs (Gloo's stand-in, see tests/env/crds):
+//! a good version promotes through the guide's weights, a faulty one rolls back, and the
+//! objects Serin generates are compared field by field with what Flagger generates.
+//!
+//! The manifests are the guides' (examples/providers/); only the interval is shortened, the
+//! HPA is left out and the hook URLs point at the local stand-in. The mesh simulator plays
+//! each provider's data plane and exports its series, which Prometheus scrapes and the
+//! builtin checks query.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use serde_json::{Value, json};
+use serin::api::CanaryPhase;
+
+use crate::TestResult;
+use crate::support::rig::Rig;
+use crate::support::{Context, eventually};
+
+const MINUTES: Duration = Duration::from_secs(240);
+
+/// A guide's Canary made runnable here: 2 s interval, no HPA, hooks on the local stand-in.
+fn runnable(yaml: &str, ns: &str, hooks: &str) -> String {
+    let mut out = Vec::new();
+    let mut skipping = None;
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(level) = skipping {
+            if line.trim().is_empty() || indent > level {
+                continue;
+            }
+            skipping = None;
+        }
+        if line.trim_start().starts_with("autoscalerRef:") {
+            skipping = Some(indent);
+            continue;
+        }
+        // The analysis interval, not the metrics' query windows.
+        let line = if line.trim_start().starts_with("interval:") && indent == 4 {
+            format!("{}interval: 2s", " ".repeat(indent))
+        } else {
+            line.to_string()
+        };
+        out.push(line);
+    }
+    out.join("\n")
+        .replace(
+            "http://flagger-loadtester.test/",
+            &format!("{hooks}loadtester"),
+        )
+        .replace("namespace: test", &format!("namespace: {ns}"))
+}
+
+fn in_namespace(yaml: &str, ns: &str) -> String {
+    yaml.replace("namespace: test", &format!("namespace: {ns}"))
+}
+
+fn dynamic(
+    rig: &Rig,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+) -> kube::Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    kube::Api::namespaced_with(
+        rig.ctx.client.clone(),
+        &rig.ctx.namespace,
+        &ApiResource::from_gvk_with_plural(&gvk, plural),
+    )
+}
+
+async fn spec_of(
+    api: &kube::Api<DynamicObject>,
+    name: &str,
+) -> Result<Value, libtest_mimic::Failed> {
+    let object = api.get(name).await.context(format!("get {name}"))?;
+    Ok(object.data["spec"].clone())
+}
+
+/// `got == want`, or an error showing both.
+fn same(what: &str, got: &Value, want: &Value) -> TestResult {
+    if got == want {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} differs from the reference\n got: {}\nwant: {}",
+        serde_json::to_string_pretty(got).unwrap_or_default(),
+        serde_json::to_string_pretty(want).unwrap_or_default()
+    )
+    .into())
+}
+
+/// Waits until `check` passes on the spec of `name`.
+async fn eventually_spec(
+    what: &str,
+    api: &kube::Api<DynamicObject>,
+    name: &str,
+    want: &Value,
+) -> TestResult {
+    eventually(what, Duration::from_secs(30), || async {
+        let got = spec_of(api, name).await?;
+        Ok(if &got == want { Ok(()) } else { Err(got) })
+    })
+    .await
+}
+
+/// 6.0.1 promotes through `weights` to Succeeded; 6.0.2 (30% errors) halts and rolls back
+/// after `threshold` failed checks. Returns between the two so the caller can check the
+/// objects at rest; `between` runs after the promotion, `after` after the rollback.
+async fn promote_then_roll_back(rig: &Rig, weights: &[u32], threshold: u32) -> TestResult {
+    let ns = rig.ctx.namespace.clone();
+    rig.set_image("ghcr.io/stefanprodan/podinfo:6.0.1", "0")
+        .await?;
+    rig.wait_phase(CanaryPhase::Succeeded, MINUTES).await?;
+    let seen = rig.events().await?;
+    let mut expected = vec![
+        format!("New revision detected! Scaling up podinfo.{ns}"),
+        format!("Starting canary analysis for podinfo.{ns}"),
+    ];
+    expected.extend(
+        weights
+            .iter()
+            .map(|w| format!("Advance podinfo.{ns} canary weight {w}")),
+    );
+    expected.push(format!(
+        "Copying podinfo.{ns} template spec to podinfo-primary.{ns}"
+    ));
+    expected.push(format!("Promotion completed! Scaling down podinfo.{ns}"));
+    let mut at = 0;
+    for want in &expected {
+        match seen[at..].iter().position(|e| e == want) {
+            Some(i) => at += i + 1,
+            None => {
+                return Err(format!("missing or out of order: {want:?}\nevents: {seen:#?}").into());
+            }
+        }
+    }
+    if rig.image_of("podinfo-primary").await?.as_deref()
+        != Some("ghcr.io/stefanprodan/podinfo:6.0.1")
+    {
+        return Err("the primary does not run 6.0.1".into());
+    }
+
+    rig.set_image("ghcr.io/stefanprodan/podinfo:6.0.2", "0.3")
+        .await?;
+    rig.wait_phase(CanaryPhase::Failed, MINUTES).await?;
+    let seen = rig.events().await?;
+    let halted = seen.iter().any(|e| {
+        e.starts_with(&format!("Halt podinfo.{ns} advancement success rate "))
+            && e.ends_with("< 99%")
+    });
+    let rolled_back = seen.contains(&format!(
+        "Rolling back podinfo.{ns} failed checks threshold reached {threshold}"
+    ));
+    let failed = seen.contains(&format!("Canary failed! Scaling down podinfo.{ns}"));
+    if !(halted && rolled_back && failed) {
+        return Err(format!(
+            "halt {halted}, rollback {rolled_back}, failed {failed}; events: {seen:#?}"
+        )
+        .into());
+    }
+    if rig.image_of("podinfo-primary").await?.as_deref()
+        != Some("ghcr.io/stefanprodan/podinfo:6.0.1")
+    {
+        return Err("the failed revision reached the primary".into());
+    }
+    Ok(())
+}
+
+/// Every name in `names` exists as a `kind` object (the guides' "# generated" lists).
+async fn all_exist(rig: &Rig, names: &[(&str, &str)]) -> TestResult {
+    for (kind, name) in names {
+        let found = match *kind {
+            "Deployment" => rig
+                .ctx
+                .api::<Deployment>()
+                .get_opt(name)
+                .await
+                .map(|o| o.is_some()),
+            "Service" => rig
+                .ctx
+                .api::<Service>()
+                .get_opt(name)
+                .await
+                .map(|o| o.is_some()),
+            "Ingress" => rig
+                .ctx
+                .api::<Ingress>()
+                .get_opt(name)
+                .await
+                .map(|o| o.is_some()),
+            "RouteTable" => dynamic(rig, "gateway.solo.io", "v1", "RouteTable", "routetables")
+                .get_opt(name)
+                .await
+                .map(|o| o.is_some()),
+            "Upstream" => dynamic(rig, "gloo.solo.io", "v1", "Upstream", "upstreams")
+                .get_opt(name)
+                .await
+                .map(|o| o.is_some()),
+            "ApisixRoute" => dynamic(
+                rig,
+                "apisix.apache.org",
+                "v2",
+                "ApisixRoute",
+                "apisixroutes",
+            )
+            .get_opt(name)
+            .await
+            .map(|o| o.is_some()),
+            other => return Err(format!("all_exist: unknown kind {other}").into()),
+        }
+        .context(format!("get {kind} {name}"))?;
+        if !found {
+            return Err(format!("the generated {kind} {name} does not exist").into());
+        }
+    }
+    Ok(())
+}
+
+fn steps(step: u32, max: u32) -> Vec<u32> {
+    (1..=max / step).map(|i| i * step).collect()
+}
+
+/// Istio (the guide's Canary): the VirtualService and DestinationRules as Flagger writes them.
+pub async fn istio_canary_promotes_then_rolls_back() -> TestResult {
+    let rig = Rig::start("istio", &[], |ns, hooks| {
+        runnable(
+            include_str!("../../examples/providers/istio/canary.yaml"),
+            ns,
+            hooks,
+        )
+    })
+    .await?;
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    let vs = dynamic(
+        &rig,
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+    );
+    let dr = dynamic(
+        &rig,
+        "networking.istio.io",
+        "v1",
+        "DestinationRule",
+        "destinationrules",
+    );
+    let want_vs = json!({
+        "hosts": ["app.example.com", "podinfo"],
+        "gateways": ["istio-system/public-gateway"],
+        "http": [{
+            "retries": {
+                "attempts": 3,
+                "perTryTimeout": "1s",
+                "retryOn": "gateway-error,connect-failure,refused-stream"
+            },
+            "route": [
+                {"destination": {"host": "podinfo-primary"}, "weight": 100},
+                {"destination": {"host": "podinfo-canary"}, "weight": 0}
+            ]
+        }]
+    });
+    same(
+        "VirtualService podinfo",
+        &spec_of(&vs, "podinfo").await?,
+        &want_vs,
+    )?;
+    for name in ["podinfo-primary", "podinfo-canary"] {
+        let want = json!({"host": name, "trafficPolicy": {"tls": {"mode": "DISABLE"}}});
+        same(
+            &format!("DestinationRule {name}"),
+            &spec_of(&dr, name).await?,
+            &want,
+        )?;
+    }
+    promote_then_roll_back(&rig, &steps(10, 50), 5).await?;
+    eventually_spec(
+        "the VirtualService back on the primary",
+        &vs,
+        "podinfo",
+        &want_vs,
+    )
+    .await?;
+    rig.finish().await;
+    Ok(())
+}
+
+/// Gloo (seed 002): the generated list, the Upstreams and the RouteTable.
+pub async fn gloo_canary_promotes_then_rolls_back() -> TestResult {
+    let rig = Rig::start("gloo", &[], |ns, hooks| {
+        runnable(
+            include_str!("../../examples/providers/gloo/canary.yaml"),
+            ns,
+            hooks,
+        )
+    })
+    .await?;
+    let ns = rig.ctx.namespace.clone();
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    let primary = format!("{ns}-podinfo-primaryupstream-9898");
+    let canary = format!("{ns}-podinfo-canaryupstream-9898");
+    // Seed 002's "# generated" list (the HPA aside: the test runs without one).
+    all_exist(
+        &rig,
+        &[
+            ("Deployment", "podinfo-primary"),
+            ("Service", "podinfo"),
+            ("Service", "podinfo-canary"),
+            ("Service", "podinfo-primary"),
+            ("RouteTable", "podinfo"),
+            ("Upstream", &canary),
+            ("Upstream", &primary),
+        ],
+    )
+    .await?;
+    let upstreams = dynamic(&rig, "gloo.solo.io", "v1", "Upstream", "upstreams");
+    for (name, service, selector) in [
+        (&primary, "podinfo-primary", "podinfo-primary"),
+        (&canary, "podinfo-canary", "podinfo"),
+    ] {
+        let want = json!({"kube": {
+            "serviceName": service,
+            "serviceNamespace": ns,
+            "servicePort": 9898,
+            "selector": {"app": selector}
+        }});
+        same(
+            &format!("Upstream {name}"),
+            &spec_of(&upstreams, name).await?,
+            &want,
+        )?;
+    }
+    let tables = dynamic(&rig, "gateway.solo.io", "v1", "RouteTable", "routetables");
+    let want_rt = json!({"routes": [{
+        "inheritablePathMatchers": true,
+        "routeAction": {"multi": {"destinations": [
+            {"destination": {"upstream": {"name": primary, "namespace": ns}}, "weight": 100},
+            {"destination": {"upstream": {"name": canary, "namespace": ns}}}
+        ]}}
+    }]});
+    same(
+        "RouteTable podinfo",
+        &spec_of(&tables, "podinfo").await?,
+        &want_rt,
+    )?;
+    promote_then_roll_back(&rig, &steps(5, 50), 5).await?;
+    eventually_spec(
+        "the RouteTable back on the primary",
+        &tables,
+        "podinfo",
+        &want_rt,
+    )
+    .await?;
+    rig.finish().await;
+    Ok(())
+}
+
+/// APISIX (seed 003): the canary route beside the user's, which stays untouched.
+pub async fn apisix_canary_promotes_then_rolls_back() -> TestResult {
+    let route_yaml = include_str!("../../examples/providers/apisix/route.yaml");
+    let rig = Rig::start_with(
+        "apisix",
+        move |ns| vec![in_namespace(route_yaml, ns)],
+        |ns, hooks| {
+            runnable(
+                include_str!("../../examples/providers/apisix/canary.yaml"),
+                ns,
+                hooks,
+            )
+        },
+    )
+    .await?;
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    let routes = dynamic(
+        &rig,
+        "apisix.apache.org",
+        "v2",
+        "ApisixRoute",
+        "apisixroutes",
+    );
+    let user_before = spec_of(&routes, "podinfo").await?;
+    let want_canary = json!({"http": [{
+        "name": "method",
+        "priority": 10000,
+        "match": {"hosts": ["app.example.com"], "methods": ["GET"], "paths": ["/*"]},
+        "plugins": [{"name": "prometheus", "enable": true, "config": {"disable": false, "prefer_name": true}}],
+        "backends": [
+            {"serviceName": "podinfo-primary", "servicePort": 80, "weight": 100},
+            {"serviceName": "podinfo-canary", "servicePort": 80, "weight": 0}
+        ]
+    }]});
+    same(
+        "ApisixRoute podinfo-podinfo-canary",
+        &spec_of(&routes, "podinfo-podinfo-canary").await?,
+        &want_canary,
+    )?;
+    promote_then_roll_back(&rig, &steps(10, 50), 10).await?;
+    eventually_spec(
+        "the canary route back on the primary",
+        &routes,
+        "podinfo-podinfo-canary",
+        &want_canary,
+    )
+    .await?;
+    same(
+        "the user's ApisixRoute",
+        &spec_of(&routes, "podinfo").await?,
+        &user_before,
+    )?;
+    rig.finish().await;
+    Ok(())
+}
+
+/// Contour (the guide's Canary): the HTTPProxy with Linkerd's override header, the timeout
+/// and retry policies.
+pub async fn contour_canary_promotes_then_rolls_back() -> TestResult {
+    let rig = Rig::start("contour", &[], |ns, hooks| {
+        runnable(
+            include_str!("../../examples/providers/contour/canary.yaml"),
+            ns,
+            hooks,
+        )
+    })
+    .await?;
+    let ns = rig.ctx.namespace.clone();
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    let proxies = dynamic(&rig, "projectcontour.io", "v1", "HTTPProxy", "httpproxies");
+    let header = |svc: &str| json!({"set": [{"name": "l5d-dst-override", "value": format!("{svc}.{ns}.svc.cluster.local:80")}]});
+    let want = json!({"routes": [{
+        "conditions": [{"prefix": "/"}],
+        "timeoutPolicy": {"response": "15s", "idle": "5m"},
+        "retryPolicy": {"count": 3, "perTryTimeout": "5s", "retryOn": ["5xx"]},
+        "services": [
+            {"name": "podinfo-primary", "port": 80, "weight": 100, "requestHeadersPolicy": header("podinfo-primary")},
+            {"name": "podinfo-canary", "port": 80, "requestHeadersPolicy": header("podinfo-canary")}
+        ]
+    }]});
+    same(
+        "HTTPProxy podinfo",
+        &spec_of(&proxies, "podinfo").await?,
+        &want,
+    )?;
+    promote_then_roll_back(&rig, &steps(5, 50), 5).await?;
+    eventually_spec(
+        "the HTTPProxy back on the primary",
+        &proxies,
+        "podinfo",
+        &want,
+    )
+    .await?;
+    rig.finish().await;
+    Ok(())
+}
+
+/// NGINX (the guide's Canary and Ingress): the canary Ingress, the user's left alone.
+pub async fn nginx_canary_promotes_then_rolls_back() -> TestResult {
+    let ingress_yaml = include_str!("../../examples/providers/nginx/ingress.yaml");
+    let rig = Rig::start_with(
+        "nginx",
+        move |ns| vec![in_namespace(ingress_yaml, ns)],
+        |ns, hooks| {
+            runnable(
+                include_str!("../../examples/providers/nginx/canary.yaml"),
+                ns,
+                hooks,
+            )
+        },
+    )
+    .await?;
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    let ingresses = rig.ctx.api::<Ingress>();
+    let user = ingresses.get("podinfo").await.context("user ingress")?;
+    let mut want_spec = serde_json::to_value(&user.spec).context("spec")?;
+    want_spec["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] =
+        json!("podinfo-canary");
+    let want_annotations = json!({
+        "kubernetes.io/ingress.class": "nginx",
+        "kustomize.toolkit.fluxcd.io/reconcile": "disabled",
+        "helm.toolkit.fluxcd.io/driftDetection": "disabled",
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/canary-weight": "0"
+    });
+    let check = |stage: &'static str| {
+        let ingresses = ingresses.clone();
+        let want_spec = want_spec.clone();
+        let want_annotations = want_annotations.clone();
+        async move {
+            let canary = ingresses
+                .get("podinfo-canary")
+                .await
+                .context("canary ingress")?;
+            same(
+                &format!("canary Ingress spec ({stage})"),
+                &serde_json::to_value(&canary.spec).context("spec")?,
+                &want_spec,
+            )?;
+            same(
+                &format!("canary Ingress annotations ({stage})"),
+                &serde_json::to_value(&canary.metadata.annotations).context("annotations")?,
+                &want_annotations,
+            )
+        }
+    };
+    check("initialized").await?;
+    promote_then_roll_back(&rig, &steps(5, 50), 10).await?;
+    eventually(
+        "the canary Ingress back at weight 0",
+        Duration::from_secs(30),
+        || async {
+            Ok(match check("rolled back").await {
+                Ok(()) => Ok(()),
+                Err(e) => Err(e.message().map(str::to_string)),
+            })
+        },
+    )
+    .await?;
+    let after = ingresses.get("podinfo").await.context("user ingress")?;
+    if after.spec != user.spec || after.metadata.annotations != user.metadata.annotations {
+        return Err("the user's Ingress was changed".into());
+    }
+    rig.finish().await;
+    Ok(())
+}
