@@ -18,17 +18,14 @@ use crate::gitops::{GitGate, GitLink};
 use crate::ledger::GateRecord;
 use crate::message::error_chain;
 use crate::revision::{ConfigContent, ConfigKind, Revision, RevisionInput, config_refs};
-use crate::router::{
-    GatewayApiRouter, GatewayApiVersion, KubernetesRouter, NopRouter, Router, RouterError, Routes,
-    ServiceSelector,
-};
+use crate::router::{AnyRouter, KubernetesRouter, Router, Routes, ServiceSelector};
 use crate::telemetry::metrics::{Metrics, TickObservation};
 use crate::workload::{WorkloadOptions, Workloads};
 
 /// What a question of the machine is about.
 struct Ask<'a> {
     canary: &'a Canary,
-    router: &'a MeshRouter,
+    router: &'a AnyRouter,
     target: &'a TargetRevision,
 }
 
@@ -64,40 +61,6 @@ pub enum RunnerError {
     Webhooks(String),
     #[error("cannot build the alert client: {0}")]
     Alerts(String),
-}
-
-/// The routers Serin has today, chosen by the canary's provider.
-enum MeshRouter {
-    GatewayApi(GatewayApiRouter),
-    Kubernetes(NopRouter),
-}
-
-impl MeshRouter {
-    async fn reconcile(&self, canary: &Canary) -> Result<(), RouterError> {
-        match self {
-            MeshRouter::GatewayApi(r) => r.reconcile(canary).await,
-            MeshRouter::Kubernetes(r) => r.reconcile(canary).await,
-        }
-    }
-
-    async fn set_routes(
-        &self,
-        canary: &Canary,
-        routes: Routes,
-        status: &mut CanaryStatus,
-    ) -> Result<(), RouterError> {
-        match self {
-            MeshRouter::GatewayApi(r) => r.set_routes(canary, routes, status).await,
-            MeshRouter::Kubernetes(r) => r.set_routes(canary, routes, status).await,
-        }
-    }
-
-    async fn get_routes(&self, canary: &Canary) -> Result<Routes, RouterError> {
-        match self {
-            MeshRouter::GatewayApi(r) => r.get_routes(canary).await,
-            MeshRouter::Kubernetes(r) => r.get_routes(canary).await,
-        }
-    }
 }
 
 /// Runs ticks of canaries in one cluster.
@@ -202,12 +165,13 @@ impl Runner {
             .unwrap_or_else(|| self.options.default_provider.clone())
     }
 
-    fn router(&self, provider: &str) -> Option<MeshRouter> {
-        if provider == "kubernetes" {
-            return Some(MeshRouter::Kubernetes(NopRouter));
-        }
-        GatewayApiVersion::from_provider(provider)
-            .map(|v| MeshRouter::GatewayApi(GatewayApiRouter::new(self.client.clone(), v)))
+    fn router(&self, provider: &str) -> Option<AnyRouter> {
+        AnyRouter::for_provider(
+            provider,
+            &self.client,
+            &self.options.routing,
+            &self.options.workloads.include_label_prefixes,
+        )
     }
 
     /// One tick of the canary `namespace/name`; `None` if it no longer exists. Its log lines
@@ -301,7 +265,7 @@ impl Runner {
 
     /// Bootstrap (§2.2 steps 3–13, idempotent): Services, primary, autoscaler, routes; and the
     /// target's current revision. `Err` is a message for a Warning event.
-    async fn prepare(&self, canary: &Canary) -> Result<(MeshRouter, TargetRevision), String> {
+    async fn prepare(&self, canary: &Canary) -> Result<(AnyRouter, TargetRevision), String> {
         let provider = self.provider(canary);
         let router = self.router(&provider).ok_or_else(|| {
             format!("provider {provider} is not yet supported by Serin (use gatewayapi:v1, gatewayapi:v1beta1 or kubernetes)")
@@ -426,7 +390,7 @@ impl Runner {
     async fn decide(
         &self,
         canary: &Canary,
-        router: &MeshRouter,
+        router: &AnyRouter,
         target: &TargetRevision,
         gates: &mut Vec<GateRecord>,
         events: &mut Vec<(bool, String)>,
@@ -564,7 +528,7 @@ impl Runner {
     async fn carry_out(
         &self,
         canary: &Canary,
-        router: &MeshRouter,
+        router: &AnyRouter,
         decision: &Decision,
         status: &mut CanaryStatus,
         events: &mut Vec<(bool, String)>,

@@ -377,7 +377,8 @@ impl CanarySpec {
             }
             if analysis.mirror() {
                 match parsed {
-                    Some(Provider::Istio) | None => {}
+                    // Their routers refuse mirror: `serin validate` reports it as an error.
+                    Some(Provider::Istio | Provider::Contour | Provider::Nginx) | None => {}
                     Some(p) if p.is_gateway_api() => {
                         if analysis.strategy() == DeploymentStrategy::Canary {
                             out.warning(

@@ -18,7 +18,7 @@ pub use document::Document;
 pub use problem::{Location, Problem};
 pub use references::{CanaryEntry, ConfigOrigin, Target};
 
-use crate::api::{AlertProvider, Canary, MetricTemplate, Severity};
+use crate::api::{AlertProvider, Canary, Finding, MetricTemplate, Severity};
 use crate::source::Snapshot;
 
 /// The one Flagger API version Serin reads (Flagger's v1alpha versions are long gone).
@@ -357,6 +357,17 @@ fn type_flagger_objects(catalog: &mut Catalog) {
                 if let Some(mut c) = typed::<Canary>(object, &mut problems) {
                     c.metadata.namespace = Some(ns);
                     for f in c.validate() {
+                        problems.push(Problem::from_finding(&object.location, &name, f));
+                    }
+                    let routing = crate::router::inexpressible(&c)
+                        .into_iter()
+                        .map(|i| Finding::error(i.field, i.problem, i.fix))
+                        .chain(
+                            crate::router::ignored_fields(&c)
+                                .into_iter()
+                                .map(|i| Finding::warning(i.field, i.problem, i.fix)),
+                        );
+                    for f in routing {
                         problems.push(Problem::from_finding(&object.location, &name, f));
                     }
                     canaries.push(Located {

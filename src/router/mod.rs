@@ -17,6 +17,7 @@
 pub mod apisix;
 pub mod contour;
 pub mod cookie;
+pub mod factory;
 pub mod gateway_api;
 pub mod gloo;
 pub mod istio;
@@ -31,9 +32,15 @@ use kube::Resource;
 
 use crate::api::{Canary, CanaryService, CanaryStatus};
 
+pub use apisix::ApisixRouter;
+pub use contour::ContourRouter;
 pub use cookie::{CookieValues, RandomLetters, SessionCookies};
+pub use factory::{AnyRouter, ignored_fields, inexpressible};
 pub use gateway_api::{GatewayApiRouter, GatewayApiVersion, HttpRouteObject};
+pub use gloo::GlooRouter;
+pub use istio::IstioRouter;
 pub use kubernetes::{KubernetesRouter, NopRouter, ServiceSelector};
+pub use nginx::NginxRouter;
 
 pub use crate::cluster::FIELD_MANAGER;
 
@@ -45,7 +52,7 @@ pub const HELM_DRIFT_DETECTION_ANNOTATION: &str = "helm.toolkit.fluxcd.io/driftD
 pub const FLUX_DISABLED: &str = "disabled";
 
 /// NGINX's default annotation prefix (Flagger's `-ingress-annotations-prefix`).
-pub const DEFAULT_INGRESS_ANNOTATIONS_PREFIX: &str = "nginx.ingress.kubernetes.io";
+pub const DEFAULT_INGRESS_ANNOTATIONS_PREFIX: &str = nginx::DEFAULT_ANNOTATIONS_PREFIX;
 
 /// The controller-wide settings some routers take (Flagger's `-ingress-annotations-prefix`
 /// and `-ingress-class`).

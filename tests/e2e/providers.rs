@@ -341,7 +341,8 @@ pub async fn gloo_canary_promotes_then_rolls_back() -> TestResult {
         "inheritablePathMatchers": true,
         "routeAction": {"multi": {"destinations": [
             {"destination": {"upstream": {"name": primary, "namespace": ns}}, "weight": 100},
-            {"destination": {"upstream": {"name": canary, "namespace": ns}}}
+            // Flagger leaves a zero weight out; Gloo reads both as 0.
+            {"destination": {"upstream": {"name": canary, "namespace": ns}}, "weight": 0}
         ]}}
     }]});
     same(
@@ -366,6 +367,7 @@ pub async fn apisix_canary_promotes_then_rolls_back() -> TestResult {
     let route_yaml = include_str!("../../examples/providers/apisix/route.yaml");
     let rig = Rig::start_with(
         "apisix",
+        "istio",
         move |ns| vec![in_namespace(route_yaml, ns)],
         |ns, hooks| {
             runnable(
@@ -420,13 +422,19 @@ pub async fn apisix_canary_promotes_then_rolls_back() -> TestResult {
 /// Contour (the guide's Canary): the HTTPProxy with Linkerd's override header, the timeout
 /// and retry policies.
 pub async fn contour_canary_promotes_then_rolls_back() -> TestResult {
-    let rig = Rig::start("contour", &[], |ns, hooks| {
-        runnable(
-            include_str!("../../examples/providers/contour/canary.yaml"),
-            ns,
-            hooks,
-        )
-    })
+    // The guide runs Flagger with -mesh-provider=contour; its Canary names no provider.
+    let rig = Rig::start_with(
+        "contour",
+        "contour",
+        |_| Vec::new(),
+        |ns, hooks| {
+            runnable(
+                include_str!("../../examples/providers/contour/canary.yaml"),
+                ns,
+                hooks,
+            )
+        },
+    )
     .await?;
     let ns = rig.ctx.namespace.clone();
     rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
@@ -438,7 +446,8 @@ pub async fn contour_canary_promotes_then_rolls_back() -> TestResult {
         "retryPolicy": {"count": 3, "perTryTimeout": "5s", "retryOn": ["5xx"]},
         "services": [
             {"name": "podinfo-primary", "port": 80, "weight": 100, "requestHeadersPolicy": header("podinfo-primary")},
-            {"name": "podinfo-canary", "port": 80, "requestHeadersPolicy": header("podinfo-canary")}
+            // Flagger leaves a zero weight out; Contour reads both as 0.
+            {"name": "podinfo-canary", "port": 80, "weight": 0, "requestHeadersPolicy": header("podinfo-canary")}
         ]
     }]});
     same(
@@ -463,6 +472,7 @@ pub async fn nginx_canary_promotes_then_rolls_back() -> TestResult {
     let ingress_yaml = include_str!("../../examples/providers/nginx/ingress.yaml");
     let rig = Rig::start_with(
         "nginx",
+        "istio",
         move |ns| vec![in_namespace(ingress_yaml, ns)],
         |ns, hooks| {
             runnable(

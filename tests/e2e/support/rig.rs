@@ -87,12 +87,14 @@ impl Rig {
         canary: impl FnOnce(&str, &str) -> String,
     ) -> Result<Rig, Failed> {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        Rig::start_with(test, move |_| extra, canary).await
+        Rig::start_with(test, "istio", move |_| extra, canary).await
     }
 
-    /// [`Rig::start`] with extra objects that depend on the namespace (`extra` gets it).
+    /// [`Rig::start`] with extra objects that depend on the namespace (`extra` gets it), and
+    /// the provider of Canaries that name none (`serin run --provider`).
     pub async fn start_with(
         test: &str,
+        default_provider: &str,
         extra: impl FnOnce(&str) -> Vec<String>,
         canary: impl FnOnce(&str, &str) -> String,
     ) -> Result<Rig, Failed> {
@@ -192,7 +194,7 @@ impl Rig {
         std::mem::forget(ctx.env.add_scrape_target(&format!("{ns}-mesh"), sim_addr)?);
 
         let options = RunnerOptions {
-            default_provider: "istio".into(),
+            default_provider: default_provider.into(),
             metrics_server: Some(ctx.env.prometheus_url.clone()),
             event_webhook: None,
             workloads: Default::default(),
@@ -249,11 +251,22 @@ impl Rig {
         want: CanaryPhase,
         timeout: Duration,
     ) -> Result<(), Failed> {
-        eventually(&format!("{name} phase {want:?}"), timeout, || async {
+        let waited = eventually(&format!("{name} phase {want:?}"), timeout, || async {
             let seen = self.phase_of(name).await?;
             Ok(if seen.0 == want { Ok(()) } else { Err(seen) })
         })
-        .await
+        .await;
+        // The last events say why, which the phase alone does not.
+        if let Err(e) = waited {
+            let events = self.events().await.unwrap_or_default();
+            let last = &events[events.len().saturating_sub(8)..];
+            return Err(format!(
+                "{}\nlast events: {last:#?}",
+                e.message().unwrap_or_default()
+            )
+            .into());
+        }
+        Ok(())
     }
 
     /// Another target like the rig's podinfo, named `name`: its pods are labelled `app: <name>`
