@@ -269,3 +269,101 @@ fn crd_prints_the_checked_in_crds() {
     .expect("deploy/crds");
     assert_eq!(stdout(&out), checked_in);
 }
+
+/// A Canary whose A/B match each provider reads in its own way, with the Deployment it targets.
+fn ab_canary(provider: &str, headers: &str) -> String {
+    format!(
+        r#"apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: app-{provider}
+  namespace: test
+spec:
+  provider: {provider}
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: app-{provider}}}
+  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: app-{provider}}}
+  routeRef: {{apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: app-{provider}}}
+  service:
+    port: 80
+  analysis:
+    interval: 1m
+    threshold: 5
+    iterations: 10
+    match:
+      - headers:
+{headers}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: app-{provider}, namespace: test}}
+spec:
+  selector: {{matchLabels: {{app: app-{provider}}}}}
+  template:
+    metadata: {{labels: {{app: app-{provider}}}}}
+    spec: {{containers: [{{name: app, image: nginx}}]}}
+"#
+    )
+}
+
+#[test]
+fn validate_rejects_what_a_provider_cannot_express_naming_provider_and_field() {
+    let dir = std::env::temp_dir().join(format!("serin-cli-{}-inexpressible", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let suffix = "          x-canary:\n            suffix: insider";
+    let two =
+        "          x-canary:\n            exact: insider\n          x-user:\n            exact: a";
+    let cases = [
+        (
+            "istio",
+            suffix,
+            "spec.analysis.match[0].headers.x-canary.suffix: provider \"istio\"",
+        ),
+        (
+            "gloo",
+            suffix,
+            "spec.analysis.match[0].headers.x-canary: provider \"gloo\"",
+        ),
+        ("apisix", suffix, "spec.analysis.match: provider \"apisix\""),
+        (
+            "contour",
+            two,
+            "spec.analysis.match[0].headers.x-user: provider \"contour\"",
+        ),
+        (
+            "nginx",
+            two,
+            "spec.analysis.match[0].headers.x-user: provider \"nginx\"",
+        ),
+    ];
+    for (provider, headers, want) in cases {
+        let file = dir.join(format!("{provider}.yaml"));
+        std::fs::write(&file, ab_canary(provider, headers)).expect("write");
+        let out = Command::new(SERIN)
+            .args(["validate", dir.to_str().expect("utf-8 path")])
+            .output()
+            .expect("run serin");
+        let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{provider}: {text}");
+        let line = text
+            .lines()
+            .find(|l| l.contains(want))
+            .unwrap_or_else(|| panic!("{provider}: no error {want:?} in\n{text}"));
+        assert!(
+            line.starts_with("error: ") && line.contains(&format!("Canary test/app-{provider}")),
+            "{line}"
+        );
+        // The same match written the way the provider can route passes.
+        let fine = "          x-canary:\n            exact: insider";
+        if provider != "apisix" {
+            std::fs::write(&file, ab_canary(provider, fine)).expect("write");
+            let out = Command::new(SERIN)
+                .args(["validate", dir.to_str().expect("utf-8 path")])
+                .output()
+                .expect("run serin");
+            assert_eq!(out.status.code(), Some(0), "{provider}: {}", stdout(&out));
+        }
+        std::fs::remove_file(&file).expect("remove");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

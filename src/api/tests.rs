@@ -920,14 +920,14 @@ fn canary_cases() -> Vec<(&'static str, Mutation, Severity, &'static str, &'stat
             "cannot shift traffic progressively",
         ),
         (
-            "mirror with contour",
+            "mirror with gloo",
             Box::new(|s| {
-                s.provider = Some("contour".into());
+                s.provider = Some("gloo".into());
                 analysis(s).mirror = Some(true);
             }),
             Warning,
             "spec.analysis.mirror",
-            "provider \"contour\" does not mirror traffic",
+            "provider \"gloo\" does not mirror traffic",
         ),
         (
             "mirror with gatewayapi canary",
