@@ -254,20 +254,27 @@ pub fn route_table_spec(canary: &Canary, routes: Routes) -> Result<RouteTableSpe
     }
     let namespace = canary_namespace(canary)?;
     let names = upstream_names(canary)?;
-    Ok(RouteTableSpec {
-        routes: vec![Route {
-            matchers: matchers(canary),
-            inheritable_path_matchers: Some(true),
-            route_action: Some(RouteAction {
-                multi: Some(MultiDestination {
-                    destinations: vec![
-                        destination(&names.primary, namespace, routes.primary),
-                        destination(&names.canary, namespace, routes.canary),
-                    ],
-                }),
+    let route = |matchers: Vec<_>, routes: Routes| Route {
+        matchers,
+        inheritable_path_matchers: Some(true),
+        route_action: Some(RouteAction {
+            multi: Some(MultiDestination {
+                destinations: vec![
+                    destination(&names.primary, namespace, routes.primary),
+                    destination(&names.canary, namespace, routes.canary),
+                ],
             }),
-        }],
-    })
+        }),
+    };
+    let matchers = matchers(canary);
+    let ab = !matchers.is_empty();
+    let mut table = vec![route(matchers, routes)];
+    // Flagger's A/B table has the matching route only, so a request without the header gets
+    // a 404 from Gloo. Serin adds the primary-only fallback every other provider has.
+    if ab {
+        table.push(route(Vec::new(), Routes::INITIAL));
+    }
+    Ok(RouteTableSpec { routes: table })
 }
 
 /// Flagger's guard in `SetRoutes`: a split of 0/0 routes nothing.

@@ -441,6 +441,24 @@ fn ab_match_becomes_one_matcher() {
         assert_eq!(route["inheritablePathMatchers"], json!(true));
         // A/B keeps the weighted route: SetRoutes(0, 100) sends matching requests to the canary.
         assert_eq!(read_routes(&c, &spec).unwrap(), Routes::new(0, 100));
+        // With matchers, requests without them fall to a primary-only route instead of a 404.
+        if want.is_null() {
+            assert_eq!(spec.routes.len(), 1, "{analysis}");
+        } else {
+            let (p, ns) = ("test-podinfo-primaryupstream-9898", "test");
+            let c_name = "test-podinfo-canaryupstream-9898";
+            assert_eq!(
+                serde_json::to_value(&spec.routes[1]).unwrap(),
+                json!({
+                    "inheritablePathMatchers": true,
+                    "routeAction": {"multi": {"destinations": [
+                        {"destination": {"upstream": {"name": p, "namespace": ns}}, "weight": 100},
+                        {"destination": {"upstream": {"name": c_name, "namespace": ns}}, "weight": 0}
+                    ]}}
+                }),
+                "{analysis}"
+            );
+        }
     }
 }
 
