@@ -92,6 +92,9 @@ pub enum Command {
         /// Prometheus base URL used for builtin metrics and inline queries.
         #[arg(long, env = "SERIN_PROMETHEUS_URL")]
         prometheus_url: Option<String>,
+        /// The provider whose routing objects the cluster must serve (as `serin run --provider`).
+        #[arg(long, env = "SERIN_PROVIDER", default_value = "istio")]
+        provider: String,
     },
 }
 

@@ -230,9 +230,10 @@ pub fn crd() -> anyhow::Result<ExitCode> {
 pub async fn doctor(
     kubeconfig: Option<&Path>,
     prometheus_url: Option<&str>,
+    provider: &str,
 ) -> anyhow::Result<ExitCode> {
     let client = serin::cluster::connect(kubeconfig).await?;
-    let checks = serin::doctor::run(&client, prometheus_url).await;
+    let checks = serin::doctor::run(&client, prometheus_url, provider).await;
     for check in &checks {
         println!("{check}");
     }

@@ -41,17 +41,67 @@ fn check(name: &'static str, result: Result<String, String>) -> Check {
     }
 }
 
-/// Runs every check against `client` and, when given, the Prometheus at `prometheus_url`.
-pub async fn run(client: &Client, prometheus_url: Option<&str>) -> Vec<Check> {
+/// Runs every check against `client` and, when given, the Prometheus at `prometheus_url`;
+/// `provider` is the one whose routing objects must be served (`serin run --provider`).
+pub async fn run(client: &Client, prometheus_url: Option<&str>, provider: &str) -> Vec<Check> {
     let mut checks = vec![
         check("kubernetes api", api_server(client).await),
         check("nodes", nodes(client).await),
-        check("gateway api", gateway_api(client).await),
+        check("routing", routing(client, provider).await),
     ];
     if let Some(url) = prometheus_url {
         checks.push(check("prometheus", prometheus(url).await));
     }
     checks
+}
+
+/// The API groups each provider's router writes, with the resources it needs there.
+fn routing_apis(provider: &str) -> Option<&'static [(&'static str, &'static str)]> {
+    Some(match provider {
+        "kubernetes" => &[],
+        "istio" => &[
+            ("networking.istio.io/v1", "virtualservices"),
+            ("networking.istio.io/v1", "destinationrules"),
+        ],
+        p if p.starts_with("gloo") => &[
+            ("gateway.solo.io/v1", "routetables"),
+            ("gloo.solo.io/v1", "upstreams"),
+        ],
+        "apisix" => &[("apisix.apache.org/v2", "apisixroutes")],
+        "contour" => &[("projectcontour.io/v1", "httpproxies")],
+        "nginx" => &[("networking.k8s.io/v1", "ingresses")],
+        "gatewayapi:v1beta1" => &[("gateway.networking.k8s.io/v1beta1", "httproutes")],
+        p if p.starts_with("gatewayapi") => &[("gateway.networking.k8s.io/v1", "httproutes")],
+        _ => return None,
+    })
+}
+
+async fn routing(client: &Client, provider: &str) -> Result<String, String> {
+    let apis = routing_apis(provider).ok_or_else(|| {
+        format!("provider {provider} is not routed by Serin; pass --provider with the one your Canaries use")
+    })?;
+    if apis.is_empty() {
+        return Ok(format!("provider {provider} needs no routing objects"));
+    }
+    let mut served = Vec::new();
+    for (group_version, resource) in apis {
+        let resources = client
+            .list_api_group_resources(group_version)
+            .await
+            .map_err(|e| {
+                format!(
+                    "{group_version} is not served ({e}); install the CRDs of provider {provider}, \
+                     or pass --provider with the one your Canaries use"
+                )
+            })?;
+        if !resources.resources.iter().any(|r| r.name == *resource) {
+            return Err(format!(
+                "{group_version} has no {resource}; install the CRDs of provider {provider}"
+            ));
+        }
+        served.push(format!("{resource}.{group_version}"));
+    }
+    Ok(format!("provider {provider}: {} served", served.join(", ")))
 }
 
 async fn api_server(client: &Client) -> Result<String, String> {
@@ -83,25 +133,6 @@ async fn nodes(client: &Client) -> Result<String, String> {
         ));
     }
     Ok(format!("{ready} of {} Ready", nodes.items.len()))
-}
-
-async fn gateway_api(client: &Client) -> Result<String, String> {
-    let resources = client
-        .list_api_group_resources("gateway.networking.k8s.io/v1")
-        .await
-        .map_err(|e| {
-            format!(
-                "gateway.networking.k8s.io/v1 is not served ({e}); install the Gateway API CRDs to use \
-                 provider gatewayapi:v1 (other providers do not need them)"
-            )
-        })?;
-    if !resources.resources.iter().any(|r| r.name == "httproutes") {
-        return Err(
-            "gateway.networking.k8s.io/v1 has no httproutes; install the Gateway API standard CRDs"
-                .into(),
-        );
-    }
-    Ok("HTTPRoute gateway.networking.k8s.io/v1 served".into())
 }
 
 async fn prometheus(url: &str) -> Result<String, String> {

@@ -72,6 +72,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Doctor {
             kubeconfig,
             prometheus_url,
-        } => commands::doctor(kubeconfig.as_deref(), prometheus_url.as_deref()).await,
+            provider,
+        } => commands::doctor(kubeconfig.as_deref(), prometheus_url.as_deref(), &provider).await,
     }
 }

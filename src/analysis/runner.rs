@@ -268,7 +268,7 @@ impl Runner {
     async fn prepare(&self, canary: &Canary) -> Result<(AnyRouter, TargetRevision), String> {
         let provider = self.provider(canary);
         let router = self.router(&provider).ok_or_else(|| {
-            format!("provider {provider} is not yet supported by Serin (use gatewayapi:v1, gatewayapi:v1beta1 or kubernetes)")
+            format!("provider {provider} is not yet supported by Serin (use istio, gatewayapi:v1, gatewayapi:v1beta1, gloo, apisix, contour, nginx or kubernetes)")
         })?;
         if canary.spec.suspended() {
             // The machine records the skip; nothing may change while suspended.
