@@ -127,11 +127,12 @@ fn virtual_service(vs: &Value) -> ProxyRoute {
         list.iter()
             .filter_map(|d| {
                 let host = d["destination"]["host"].as_str()?;
-                // Istio: a lone destination without a weight takes everything.
-                let weight =
-                    d["weight"]
-                        .as_f64()
-                        .unwrap_or(if list.len() == 1 { 100.0 } else { 0.0 });
+                // Istio: a lone destination takes everything, whatever its weight says.
+                let weight = if list.len() == 1 {
+                    100.0
+                } else {
+                    d["weight"].as_f64().unwrap_or(0.0)
+                };
                 Some(ProxyBackend {
                     weight,
                     ..host_service(host)

@@ -60,6 +60,10 @@ fn main() -> ExitCode {
             providers::istio_canary_promotes_then_rolls_back,
         ),
         trial(
+            "provider_istio_ab_testing_with_the_guides_matches",
+            providers::istio_ab_testing_with_the_guides_matches,
+        ),
+        trial(
             "provider_gloo_canary_promotes_then_rolls_back",
             providers::gloo_canary_promotes_then_rolls_back,
         ),

@@ -537,3 +537,59 @@ pub async fn nginx_canary_promotes_then_rolls_back() -> TestResult {
     rig.finish().await;
     Ok(())
 }
+
+/// Istio A/B (the A/B guide's Canary): while the iterations run, requests with the guide's
+/// header or cookie go to the canary and the rest to the primary; then it promotes.
+pub async fn istio_ab_testing_with_the_guides_matches() -> TestResult {
+    let rig = Rig::start("istio-ab", &[], |ns, hooks| {
+        // Three seconds: the canary's series start with the first iteration and rate() needs
+        // two scrapes before the guide's threshold of 2 failed checks is spent.
+        runnable(
+            include_str!("../../examples/providers/istio/ab-canary.yaml"),
+            ns,
+            hooks,
+        )
+        .replace("    interval: 2s", "    interval: 3s")
+    })
+    .await?;
+    let ns = rig.ctx.namespace.clone();
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    rig.set_image("ghcr.io/stefanprodan/podinfo:6.0.1", "0")
+        .await?;
+    let third = format!("Advance podinfo.{ns} canary iteration 3/10");
+    rig.wait_event("iteration 3", MINUTES, |e| e == third)
+        .await?;
+    let vs = dynamic(
+        &rig,
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+    );
+    let route = |primary: u32, canary: u32| {
+        json!([
+            {"destination": {"host": "podinfo-primary"}, "weight": primary},
+            {"destination": {"host": "podinfo-canary"}, "weight": canary}
+        ])
+    };
+    let http = spec_of(&vs, "podinfo").await?["http"].clone();
+    let want = json!([
+        {
+            "match": [
+                {"headers": {"user-agent": {"regex": ".*Firefox.*"}}},
+                {"headers": {"cookie": {"regex": "^(.*?;)?(type=insider)(;.*)?$"}}}
+            ],
+            "route": route(0, 100)
+        },
+        // The fallback: the primary alone (Flagger's route, with the weight Istio applies).
+        {"route": [{"destination": {"host": "podinfo-primary"}, "weight": 100}]}
+    ]);
+    same("the A/B VirtualService's routes", &http, &want)?;
+    rig.wait_phase(CanaryPhase::Succeeded, MINUTES).await?;
+    let events = rig.events().await?;
+    if !events.contains(&format!("Advance podinfo.{ns} canary iteration 10/10")) {
+        return Err(format!("the ten iterations did not all run: {events:#?}").into());
+    }
+    rig.finish().await;
+    Ok(())
+}

@@ -415,7 +415,7 @@ pub fn reconcile_spec(canary: &Canary) -> Result<VirtualServiceSpec, RouterError
 /// `session_affinity_routes`); when `routes.mirrored` the first route also mirrors to the
 /// canary (`mirrorPercentage` = `analysis.mirrorWeight` when set). A/B testing replaces all of
 /// that with the match route at the weights and the fallback route, whose single primary
-/// destination carries the primary weight, as in Flagger. TCP: the weighted TCP route.
+/// destination takes everything (weight 100). TCP: the weighted TCP route.
 pub fn desired_spec(
     canary: &Canary,
     routes: Routes,
@@ -457,7 +457,11 @@ pub fn desired_spec(
         }
     }
     if !plan.analysis_matches.is_empty() {
-        http = plan.ab_routes(routes.primary, routes.canary, routes.primary);
+        // Flagger gives the lone fallback destination the primary weight, which is 0 during
+        // the run; its Go client then leaves the field out, and Istio sends everything to a
+        // lone destination whatever its weight. Serin writes the 100 Istio applies, so the
+        // object says what happens.
+        http = plan.ab_routes(routes.primary, routes.canary, PRIMARY_ONLY_WEIGHT);
     }
     spec.http = http;
     Ok((spec, cookies))

@@ -585,7 +585,8 @@ http:
   - {destination: {host: abtest-primary}, weight: 100}",
     );
     assert_eq!(reconcile_spec(&c).unwrap(), want);
-    // SetRoutes(0, 100): the fallback's single destination carries the primary weight.
+    // SetRoutes(0, 100): the fallback's lone destination still takes everything (Flagger
+    // writes the primary weight, 0, which its client omits and Istio reads as 100).
     let (set, _) = set_routes(&c, Routes::new(0, 100), &SessionCookies::default());
     assert_eq!(
         set,
@@ -598,7 +599,7 @@ http:
   - {destination: {host: abtest-primary}, weight: 0}
   - {destination: {host: abtest-canary}, weight: 100}
 - route:
-  - {destination: {host: abtest-primary}, weight: 0}"
+  - {destination: {host: abtest-primary}, weight: 100}"
         )
     );
     assert_eq!(
