@@ -3,6 +3,7 @@
 //! effects against the cluster, the router, the metric sources and the webhooks.
 
 pub mod checks;
+pub mod finalizer;
 pub mod machine;
 pub mod metrics;
 pub mod report;

@@ -4,6 +4,7 @@
 
 use kube::{Api, Client};
 
+use super::finalizer::{self, FinalizerStep};
 use super::machine::GitInput;
 use super::machine::{
     AnalysisOutcome, Answers, Decision, Effect, HookResult, Question, Readiness, Step,
@@ -194,6 +195,40 @@ impl Runner {
             return Ok(None);
         };
         let mut events = Vec::new();
+        match finalizer::step(&canary) {
+            FinalizerStep::None => {}
+            step @ (FinalizerStep::Add | FinalizerStep::Remove) => {
+                let held = step == FinalizerStep::Add;
+                // The analysis goes on either way; a failed write is retried next tick.
+                if let Err(e) = finalizer::set_finalizer(&self.client, &canary, held).await {
+                    self.api_error("update_finalizer");
+                    tracing::warn!(canary = %canary.dotted_name(), "cannot update the finalizer: {e}");
+                }
+            }
+            FinalizerStep::Release => {
+                if let Err(e) = finalizer::set_finalizer(&self.client, &canary, false).await {
+                    self.api_error("update_finalizer");
+                    tracing::warn!(canary = %canary.dotted_name(), "cannot remove the finalizer: {e}");
+                }
+                return Ok(None);
+            }
+            FinalizerStep::Gone => return Ok(None),
+            FinalizerStep::Finalize => {
+                let status = canary.status.clone().unwrap_or_default();
+                self.finalize(&canary, &mut events).await;
+                return Ok(Some(TickReport {
+                    interval: canary
+                        .spec
+                        .analysis()
+                        .map_or(self.options.min_interval, |a| {
+                            a.interval_with_minimum(self.options.min_interval)
+                        }),
+                    phase: CanaryPhase::Terminating,
+                    canary_weight: status.canary_weight,
+                    events: events.into_iter().map(|(_, m)| m).collect(),
+                }));
+            }
+        }
         let status = canary.status.clone().unwrap_or_default();
         let interval = canary.spec.analysis().map_or(
             self.options
@@ -261,6 +296,60 @@ impl Runner {
             canary_weight: new_status.canary_weight,
             events: events.into_iter().map(|(_, m)| m).collect(),
         }))
+    }
+
+    /// A Canary deleted with `revertOnDeletion` (§2.9): Terminating, the target scaled back and
+    /// ready, the apex Service and the provider's routing object restored, then the finalizer
+    /// removed and Terminated. A failed step is a Warning event; the next tick tries again.
+    async fn finalize(&self, canary: &Canary, events: &mut Vec<(bool, String)>) {
+        let name = canary.dotted_name();
+        let status = canary.status.clone().unwrap_or_default();
+        if status.phase != CanaryPhase::Terminating {
+            let terminating = CanaryStatus {
+                phase: CanaryPhase::Terminating,
+                ..status
+            };
+            if let Err(e) = write_status(&self.client, canary, &terminating).await {
+                self.api_error("update_status");
+                tracing::warn!(canary = %name, "{}", error_chain(&e));
+            }
+            self.event(canary, false, &format!("Terminating canary {name}"), events)
+                .await;
+        }
+        let reverted = async {
+            self.workloads
+                .finalize(canary)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            let metadata = self
+                .workloads
+                .metadata(canary)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            let selector = ServiceSelector {
+                label: metadata.selector.key.clone(),
+                value: metadata.selector.value.clone(),
+                ports: metadata.ports.clone(),
+            };
+            self.services
+                .finalize(canary, &selector)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            if let Some(router) = self.router(&self.provider(canary)) {
+                router.finalize(canary).await.map_err(|e| error_chain(&e))?;
+            }
+            finalizer::set_finalizer(&self.client, canary, false)
+                .await
+                .map_err(|e| format!("cannot remove the finalizer of {name}: {e}"))
+        }
+        .await;
+        match reverted {
+            Ok(()) => {
+                self.event(canary, false, &format!("Terminated canary {name}"), events)
+                    .await
+            }
+            Err(message) => self.event(canary, true, &message, events).await,
+        }
     }
 
     /// Bootstrap (§2.2 steps 3–13, idempotent): Services, primary, autoscaler, routes; and the

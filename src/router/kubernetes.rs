@@ -142,6 +142,28 @@ pub enum ServiceWrite {
     Unchanged,
 }
 
+/// The selector the apex Service gets back when its Canary is deleted with
+/// `revertOnDeletion` (Flagger's `revertService` step): the target's pods for an apex Serin
+/// owns (the garbage collector removes it soon after), else the selector of the kubectl
+/// last-applied configuration it had before Serin took it over; `None` when there is none.
+pub fn apex_revert_selector(
+    service: &Service,
+    canary_name: &str,
+    label: &str,
+    value: &str,
+) -> Option<BTreeMap<String, String>> {
+    if owned_by_canary(service, canary_name) {
+        return Some([(label.to_string(), value.to_string())].into());
+    }
+    let applied = service
+        .metadata
+        .annotations
+        .as_ref()?
+        .get("kubectl.kubernetes.io/last-applied-configuration")?;
+    let applied: serde_json::Value = serde_json::from_str(applied).ok()?;
+    serde_json::from_value(applied["spec"]["selector"].clone()).ok()
+}
+
 /// Whether `service`'s controller is the Canary named `canary_name`.
 pub fn owned_by_canary(service: &Service, canary_name: &str) -> bool {
     controlled_by(&service.metadata, canary_name)
@@ -265,6 +287,49 @@ impl KubernetesRouter {
         let [apex, _, _] =
             desired_services(canary, &selector.label, &selector.value, &selector.ports)?;
         self.write(canary, apex).await
+    }
+
+    /// Points the apex Service back at the target's pods, or at what it selected before Serin
+    /// took it over (see [`apex_revert_selector`]); a missing apex needs nothing.
+    pub async fn finalize(
+        &self,
+        canary: &Canary,
+        selector: &ServiceSelector,
+    ) -> Result<(), RouterError> {
+        let namespace = canary_namespace(canary)?;
+        let name = canary.spec.apex_service_name();
+        let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
+        let Some(live) = api.get_opt(name).await.map_err(api_error(
+            "Service",
+            name,
+            namespace,
+            ApiAction::Get,
+        ))?
+        else {
+            return Ok(());
+        };
+        let canary_name = canary.metadata.name.as_deref().unwrap_or_default();
+        let Some(revert) =
+            apex_revert_selector(&live, canary_name, &selector.label, &selector.value)
+        else {
+            tracing::warn!(
+                canary = %canary.dotted_name(),
+                "Service {name}.{namespace} has no last-applied configuration to restore; its selector is left on the primary"
+            );
+            return Ok(());
+        };
+        // A merge patch would keep the primary's keys beside the restored ones: the strategic
+        // merge directive replaces the whole selector.
+        let mut selector = serde_json::Map::new();
+        selector.insert("$patch".into(), "replace".into());
+        for (k, v) in revert {
+            selector.insert(k, v.into());
+        }
+        let patch = serde_json::json!({ "spec": { "selector": selector } });
+        api.patch(name, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+            .map_err(api_error("Service", name, namespace, ApiAction::Update))?;
+        Ok(())
     }
 
     async fn write(&self, canary: &Canary, desired: Service) -> Result<(), RouterError> {

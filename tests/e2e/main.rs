@@ -64,6 +64,10 @@ fn main() -> ExitCode {
             providers::istio_ab_testing_with_the_guides_matches,
         ),
         trial(
+            "provider_istio_revert_on_deletion_restores_the_users_virtual_service",
+            providers::istio_revert_on_deletion_restores_the_users_virtual_service,
+        ),
+        trial(
             "provider_gloo_canary_promotes_then_rolls_back",
             providers::gloo_canary_promotes_then_rolls_back,
         ),

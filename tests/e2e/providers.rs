@@ -593,3 +593,90 @@ pub async fn istio_ab_testing_with_the_guides_matches() -> TestResult {
     rig.finish().await;
     Ok(())
 }
+
+/// `revertOnDeletion` on Istio: Serin takes over the user's VirtualService, and deleting the
+/// Canary hands everything back — the target scaled up, the VirtualService's original spec.
+pub async fn istio_revert_on_deletion_restores_the_users_virtual_service() -> TestResult {
+    let original = json!({
+        "hosts": ["podinfo"],
+        "http": [{"route": [{"destination": {"host": "podinfo"}}], "timeout": "7s"}]
+    });
+    let user_vs = format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: podinfo\nspec: {original}\n"
+    );
+    let rig = Rig::start_with(
+        "istio-revert",
+        "istio",
+        move |_| vec![user_vs],
+        |ns, hooks| {
+            runnable(
+                include_str!("../../examples/providers/istio/canary.yaml"),
+                ns,
+                hooks,
+            )
+            .replacen("spec:\n", "spec:\n  revertOnDeletion: true\n", 1)
+        },
+    )
+    .await?;
+    let ns = rig.ctx.namespace.clone();
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    let canaries = rig.ctx.api::<serin::api::Canary>();
+    let canary = canaries.get("podinfo").await.context("canary")?;
+    if !canary
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == "finalizer.flagger.app")
+    {
+        return Err("revertOnDeletion did not add Flagger's finalizer".into());
+    }
+    let vs = dynamic(
+        &rig,
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+    );
+    let taken = vs.get("podinfo").await.context("vs")?;
+    if taken.data["spec"] == original {
+        return Err("the VirtualService was not taken over".into());
+    }
+    canaries
+        .delete("podinfo", &Default::default())
+        .await
+        .context("delete canary")?;
+    eventually("the Canary to be finalized and gone", MINUTES, || async {
+        Ok(match canaries.get_opt("podinfo").await.context("canary")? {
+            None => Ok(()),
+            Some(c) => Err(c.status.map(|s| s.phase)),
+        })
+    })
+    .await?;
+    let events = rig.events().await?;
+    for want in [
+        format!("Terminating canary podinfo.{ns}"),
+        format!("Terminated canary podinfo.{ns}"),
+    ] {
+        if !events.contains(&want) {
+            return Err(format!("missing {want:?}: {events:#?}").into());
+        }
+    }
+    same(
+        "the restored VirtualService",
+        &spec_of(&vs, "podinfo").await?,
+        &original,
+    )?;
+    let target = rig
+        .ctx
+        .api::<Deployment>()
+        .get("podinfo")
+        .await
+        .context("target")?;
+    let replicas = target.spec.and_then(|s| s.replicas);
+    if replicas != Some(2) {
+        return Err(format!("the target has {replicas:?} replicas, not the primary's 2").into());
+    }
+    rig.finish().await;
+    Ok(())
+}
