@@ -18,7 +18,7 @@ pub const FINALIZER: &str = "finalizer.flagger.app";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinalizerStep {
     /// Nothing to do: run the analysis.
-    None,
+    Proceed,
     /// `revertOnDeletion` is on and the finalizer is missing: add it, then run the analysis.
     Add,
     /// `revertOnDeletion` was turned off: drop the finalizer, then run the analysis.
@@ -41,7 +41,7 @@ pub fn step(canary: &Canary) -> FinalizerStep {
         (true, false, _) => FinalizerStep::Gone,
         (false, false, true) => FinalizerStep::Add,
         (false, true, false) => FinalizerStep::Remove,
-        (false, true, true) | (false, false, false) => FinalizerStep::None,
+        (false, true, true) | (false, false, false) => FinalizerStep::Proceed,
     }
 }
 
@@ -107,10 +107,10 @@ mod tests {
     fn every_combination_has_its_step() {
         use FinalizerStep::*;
         let table = [
-            (false, &[][..], None, None),
-            (false, &[][..], Some(false), None),
+            (false, &[][..], None, Proceed),
+            (false, &[][..], Some(false), Proceed),
             (false, &[][..], Some(true), Add),
-            (false, &[FINALIZER][..], Some(true), None),
+            (false, &[FINALIZER][..], Some(true), Proceed),
             (false, &[FINALIZER][..], Some(false), Remove),
             (false, &[FINALIZER][..], None, Remove),
             (true, &[FINALIZER][..], Some(true), Finalize),

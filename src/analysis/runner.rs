@@ -196,7 +196,7 @@ impl Runner {
         };
         let mut events = Vec::new();
         match finalizer::step(&canary) {
-            FinalizerStep::None => {}
+            FinalizerStep::Proceed => {}
             step @ (FinalizerStep::Add | FinalizerStep::Remove) => {
                 let held = step == FinalizerStep::Add;
                 // The analysis goes on either way; a failed write is retried next tick.
