@@ -68,6 +68,14 @@ fn main() -> ExitCode {
             providers::istio_revert_on_deletion_restores_the_users_virtual_service,
         ),
         trial(
+            "provider_istio_mirroring_copies_traffic_then_promotes",
+            providers::istio_mirroring_copies_traffic_then_promotes,
+        ),
+        trial(
+            "provider_istio_session_affinity_sticks",
+            providers::istio_session_affinity_sticks,
+        ),
+        trial(
             "provider_gloo_canary_promotes_then_rolls_back",
             providers::gloo_canary_promotes_then_rolls_back,
         ),

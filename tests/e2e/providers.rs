@@ -680,3 +680,136 @@ pub async fn istio_revert_on_deletion_restores_the_users_virtual_service() -> Te
     rig.finish().await;
     Ok(())
 }
+
+/// The Istio guide's Canary with `analysis` edited: `lines` replace its maxWeight and stepWeight.
+fn istio_canary_with(ns: &str, hooks: &str, lines: &str) -> String {
+    runnable(include_str!("../../examples/providers/istio/canary.yaml"), ns, hooks).replace(
+        "    maxWeight: 50\n    # canary increment step\n    # percentage (0-100)\n    stepWeight: 10\n",
+        lines,
+    )
+}
+
+/// Istio blue/green with mirroring: during the iterations the primary keeps all traffic and
+/// `mirrorWeight` percent of it is copied to the canary, which the builtin checks analyse.
+pub async fn istio_mirroring_copies_traffic_then_promotes() -> TestResult {
+    let rig = Rig::start("istio-mirror", &[], |ns, hooks| {
+        // Three seconds: the canary's series start with the copies; rate() needs two scrapes.
+        istio_canary_with(
+            ns,
+            hooks,
+            "    iterations: 3\n    mirror: true\n    mirrorWeight: 50\n",
+        )
+        .replace("    interval: 2s", "    interval: 3s")
+    })
+    .await?;
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    rig.set_image("ghcr.io/stefanprodan/podinfo:6.0.1", "0")
+        .await?;
+    let vs = dynamic(
+        &rig,
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+    );
+    let http = eventually("a mirrored iteration", MINUTES, || async {
+        let http = spec_of(&vs, "podinfo").await?["http"].clone();
+        Ok(if http[0]["mirror"].is_object() {
+            Ok(http)
+        } else {
+            Err(http)
+        })
+    })
+    .await?;
+    let want = json!([{
+        "retries": {
+            "attempts": 3,
+            "perTryTimeout": "1s",
+            "retryOn": "gateway-error,connect-failure,refused-stream"
+        },
+        "route": [
+            {"destination": {"host": "podinfo-primary"}, "weight": 100},
+            {"destination": {"host": "podinfo-canary"}, "weight": 0}
+        ],
+        "mirror": {"host": "podinfo-canary"},
+        "mirrorPercentage": {"value": 50}
+    }]);
+    same("the mirrored VirtualService's routes", &http, &want)?;
+    rig.wait_phase(CanaryPhase::Succeeded, MINUTES).await?;
+    // Back at rest: no mirror left.
+    let http = spec_of(&vs, "podinfo").await?["http"].clone();
+    if http[0].get("mirror").is_some() {
+        return Err(format!("the mirror outlived the run: {http:#}").into());
+    }
+    rig.finish().await;
+    Ok(())
+}
+
+/// Istio session affinity: once the canary takes weighted traffic, a cookie route sends the
+/// requests that carry the canary's cookie to it, and the canary's destination sets that
+/// cookie; the cookie is in the Canary's status.
+pub async fn istio_session_affinity_sticks() -> TestResult {
+    let rig = Rig::start("istio-affinity", &[], |ns, hooks| {
+        istio_canary_with(
+            ns,
+            hooks,
+            "    maxWeight: 50\n    stepWeight: 10\n    sessionAffinity:\n      cookieName: flagger-cookie\n      maxAge: 21600\n",
+        )
+    })
+    .await?;
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    rig.set_image("ghcr.io/stefanprodan/podinfo:6.0.1", "0")
+        .await?;
+    let vs = dynamic(
+        &rig,
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+    );
+    let (cookie, http) = eventually("a sticky route and a cookie", MINUTES, || async {
+        let canary = rig.canary("podinfo").await?;
+        let cookie = canary.status.and_then(|s| s.session_affinity_cookie);
+        let http = spec_of(&vs, "podinfo").await?["http"].clone();
+        Ok(match cookie {
+            Some(cookie) if http.as_array().is_some_and(|a| a.len() == 2) => Ok((cookie, http)),
+            other => Err((other, http)),
+        })
+    })
+    .await?;
+    let value = cookie
+        .strip_prefix("flagger-cookie=")
+        .ok_or_else(|| format!("status cookie {cookie:?} is not flagger-cookie=…"))?;
+    let sticky = &http[0];
+    // Flagger's regex: name and value, each anywhere in the Cookie header.
+    let want_match =
+        json!([{"headers": {"Cookie": {"regex": format!(".*flagger-cookie.*{value}.*")}}}]);
+    same("the sticky route's match", &sticky["match"], &want_match)?;
+    let canary_destination = sticky["route"]
+        .as_array()
+        .and_then(|r| {
+            r.iter()
+                .find(|d| d["destination"]["host"] == "podinfo-canary")
+        })
+        .ok_or("the sticky route has no canary destination")?;
+    if canary_destination["weight"] != json!(100) {
+        return Err(format!("sticky route: {sticky:#}").into());
+    }
+    let set_cookie = http[1]["route"]
+        .as_array()
+        .and_then(|r| {
+            r.iter()
+                .find(|d| d["destination"]["host"] == "podinfo-canary")
+        })
+        .map(|d| d["headers"]["response"]["add"]["Set-Cookie"].clone());
+    let want_set = json!(format!("flagger-cookie={value}; Max-Age=21600"));
+    if set_cookie.as_ref() != Some(&want_set) {
+        return Err(format!(
+            "weighted route's Set-Cookie {set_cookie:?}, want {want_set}: {http:#}"
+        )
+        .into());
+    }
+    rig.wait_phase(CanaryPhase::Succeeded, MINUTES).await?;
+    rig.finish().await;
+    Ok(())
+}
