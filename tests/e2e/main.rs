@@ -76,6 +76,10 @@ fn main() -> ExitCode {
             providers::istio_session_affinity_sticks,
         ),
         trial(
+            "provider_nginx_ab_testing_with_the_guides_matches",
+            providers::nginx_ab_testing_with_the_guides_matches,
+        ),
+        trial(
             "provider_gloo_canary_promotes_then_rolls_back",
             providers::gloo_canary_promotes_then_rolls_back,
         ),

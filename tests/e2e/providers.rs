@@ -813,3 +813,71 @@ pub async fn istio_session_affinity_sticks() -> TestResult {
     rig.finish().await;
     Ok(())
 }
+
+/// NGINX A/B (the guide's match: a header or a cookie): during the iterations the canary
+/// Ingress routes by `canary-by-header` and `canary-by-cookie`, not by weight; after the
+/// promotion it is back at weight 0 with no A/B annotation.
+pub async fn nginx_ab_testing_with_the_guides_matches() -> TestResult {
+    let ingress_yaml = include_str!("../../examples/providers/nginx/ingress.yaml");
+    let rig = Rig::start_with(
+        "nginx-ab",
+        "istio",
+        move |ns| vec![in_namespace(ingress_yaml, ns)],
+        |ns, hooks| {
+            runnable(include_str!("../../examples/providers/nginx/canary.yaml"), ns, hooks)
+                // The guide's A/B analysis; three seconds, as the canary's series start with
+                // the first iteration and rate() needs two scrapes.
+                .replace("    interval: 2s", "    interval: 3s")
+                .replace(
+                    "    maxWeight: 50\n    # canary increment step\n    # percentage (0-100)\n    stepWeight: 5\n",
+                    "    iterations: 5\n    match:\n      - headers:\n          x-canary:\n            exact: \"insider\"\n      - headers:\n          cookie:\n            exact: \"canary\"\n",
+                )
+        },
+    )
+    .await?;
+    let ns = rig.ctx.namespace.clone();
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    rig.set_image("ghcr.io/stefanprodan/podinfo:6.0.1", "0")
+        .await?;
+    let second = format!("Advance podinfo.{ns} canary iteration 2/5");
+    rig.wait_event("iteration 2", MINUTES, |e| e == second)
+        .await?;
+    let ingresses = rig.ctx.api::<Ingress>();
+    let annotations = |i: Ingress| serde_json::to_value(i.metadata.annotations).unwrap_or_default();
+    let canary = ingresses
+        .get("podinfo-canary")
+        .await
+        .context("canary ingress")?;
+    let want = json!({
+        "kubernetes.io/ingress.class": "nginx",
+        "kustomize.toolkit.fluxcd.io/reconcile": "disabled",
+        "helm.toolkit.fluxcd.io/driftDetection": "disabled",
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/canary-by-header": "x-canary",
+        "nginx.ingress.kubernetes.io/canary-by-header-value": "insider",
+        "nginx.ingress.kubernetes.io/canary-by-cookie": "canary",
+        // Kept from before the run, as Flagger does: requests without the header or cookie
+        // stay on the primary.
+        "nginx.ingress.kubernetes.io/canary-weight": "0"
+    });
+    same(
+        "the A/B canary Ingress annotations",
+        &annotations(canary),
+        &want,
+    )?;
+    rig.wait_phase(CanaryPhase::Succeeded, MINUTES).await?;
+    let rest = json!({
+        "kubernetes.io/ingress.class": "nginx",
+        "kustomize.toolkit.fluxcd.io/reconcile": "disabled",
+        "helm.toolkit.fluxcd.io/driftDetection": "disabled",
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/canary-weight": "0"
+    });
+    let canary = ingresses
+        .get("podinfo-canary")
+        .await
+        .context("canary ingress")?;
+    same("the canary Ingress at rest", &annotations(canary), &rest)?;
+    rig.finish().await;
+    Ok(())
+}
