@@ -80,6 +80,10 @@ fn main() -> ExitCode {
             providers::nginx_ab_testing_with_the_guides_matches,
         ),
         trial(
+            "provider_contour_ab_testing_with_the_guides_match",
+            providers::contour_ab_testing_with_the_guides_match,
+        ),
+        trial(
             "provider_gloo_canary_promotes_then_rolls_back",
             providers::gloo_canary_promotes_then_rolls_back,
         ),

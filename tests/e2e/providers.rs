@@ -881,3 +881,55 @@ pub async fn nginx_ab_testing_with_the_guides_matches() -> TestResult {
     rig.finish().await;
     Ok(())
 }
+
+/// Contour A/B (the guide's `x-canary: insider`): a header-condition route to the canary
+/// first, the prefix route on the primary after.
+pub async fn contour_ab_testing_with_the_guides_match() -> TestResult {
+    let rig = Rig::start_with(
+        "contour-ab",
+        "contour",
+        |_| Vec::new(),
+        |ns, hooks| {
+            runnable(include_str!("../../examples/providers/contour/canary.yaml"), ns, hooks)
+                .replace("    interval: 2s", "    interval: 3s")
+                .replace(
+                    "    maxWeight: 50\n    # canary increment step\n    # percentage (0-100)\n    stepWeight: 5\n",
+                    "    iterations: 5\n    match:\n    - headers:\n        x-canary:\n          exact: \"insider\"\n",
+                )
+        },
+    )
+    .await?;
+    let ns = rig.ctx.namespace.clone();
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    rig.set_image("ghcr.io/stefanprodan/podinfo:6.0.1", "0")
+        .await?;
+    let second = format!("Advance podinfo.{ns} canary iteration 2/5");
+    rig.wait_event("iteration 2", MINUTES, |e| e == second)
+        .await?;
+    let proxies = dynamic(&rig, "projectcontour.io", "v1", "HTTPProxy", "httpproxies");
+    let routes = spec_of(&proxies, "podinfo").await?["routes"].clone();
+    let summary = |route: &Value| {
+        json!({
+            "conditions": route["conditions"],
+            "weights": route["services"].as_array().map(|s| s
+                .iter()
+                .map(|s| json!([s["name"], s["weight"]]))
+                .collect::<Vec<_>>()),
+        })
+    };
+    let got = json!([summary(&routes[0]), summary(&routes[1])]);
+    let want = json!([
+        {
+            "conditions": [{"prefix": "/", "header": {"name": "x-canary", "exact": "insider"}}],
+            "weights": [["podinfo-primary", 0], ["podinfo-canary", 100]]
+        },
+        {
+            "conditions": [{"prefix": "/"}],
+            "weights": [["podinfo-primary", 100], ["podinfo-canary", 0]]
+        }
+    ]);
+    same("the A/B HTTPProxy routes", &got, &want)?;
+    rig.wait_phase(CanaryPhase::Succeeded, MINUTES).await?;
+    rig.finish().await;
+    Ok(())
+}
