@@ -84,6 +84,10 @@ fn main() -> ExitCode {
             providers::contour_ab_testing_with_the_guides_match,
         ),
         trial(
+            "provider_gloo_ab_testing_with_the_guides_match",
+            providers::gloo_ab_testing_with_the_guides_match,
+        ),
+        trial(
             "provider_gloo_canary_promotes_then_rolls_back",
             providers::gloo_canary_promotes_then_rolls_back,
         ),

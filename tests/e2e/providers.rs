@@ -933,3 +933,51 @@ pub async fn contour_ab_testing_with_the_guides_match() -> TestResult {
     rig.finish().await;
     Ok(())
 }
+
+/// Gloo A/B (the guide's `x-canary: insider`): the matching route goes to the canary, and —
+/// unlike Flagger, whose table has no other route — the rest reaches the primary.
+pub async fn gloo_ab_testing_with_the_guides_match() -> TestResult {
+    let rig = Rig::start("gloo-ab", &[], |ns, hooks| {
+        runnable(include_str!("../../examples/providers/gloo/canary.yaml"), ns, hooks)
+            .replace("    interval: 2s", "    interval: 3s")
+            .replace(
+                "    maxWeight: 50\n    # canary increment step\n    # percentage (0-100)\n    stepWeight: 5\n",
+                "    iterations: 5\n    match:\n    - headers:\n        x-canary:\n          exact: \"insider\"\n",
+            )
+    })
+    .await?;
+    let ns = rig.ctx.namespace.clone();
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    rig.set_image("ghcr.io/stefanprodan/podinfo:6.0.1", "0")
+        .await?;
+    let second = format!("Advance podinfo.{ns} canary iteration 2/5");
+    rig.wait_event("iteration 2", MINUTES, |e| e == second)
+        .await?;
+    let tables = dynamic(&rig, "gateway.solo.io", "v1", "RouteTable", "routetables");
+    let (primary, canary) = (
+        format!("{ns}-podinfo-primaryupstream-9898"),
+        format!("{ns}-podinfo-canaryupstream-9898"),
+    );
+    let destinations = |p: u32, c: u32| {
+        json!({"multi": {"destinations": [
+            {"destination": {"upstream": {"name": primary, "namespace": ns}}, "weight": p},
+            {"destination": {"upstream": {"name": canary, "namespace": ns}}, "weight": c}
+        ]}})
+    };
+    let want = json!({"routes": [
+        {
+            "matchers": [{"headers": [{"name": "x-canary", "value": "insider"}]}],
+            "inheritablePathMatchers": true,
+            "routeAction": destinations(0, 100)
+        },
+        {"inheritablePathMatchers": true, "routeAction": destinations(100, 0)}
+    ]});
+    same(
+        "the A/B RouteTable",
+        &spec_of(&tables, "podinfo").await?,
+        &want,
+    )?;
+    rig.wait_phase(CanaryPhase::Succeeded, MINUTES).await?;
+    rig.finish().await;
+    Ok(())
+}
