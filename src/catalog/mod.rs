@@ -356,11 +356,20 @@ fn type_flagger_objects(catalog: &mut Catalog) {
             "Canary" => {
                 if let Some(mut c) = typed::<Canary>(object, &mut problems) {
                     c.metadata.namespace = Some(ns);
-                    for f in c.validate() {
+                    let findings = c.validate();
+                    // A field the Canary's own checks already refuse (a missing routeRef, say)
+                    // is not reported again by its provider.
+                    let refused: Vec<String> = findings
+                        .iter()
+                        .filter(|f| f.is_error())
+                        .map(|f| f.field.clone())
+                        .collect();
+                    for f in findings {
                         problems.push(Problem::from_finding(&object.location, &name, f));
                     }
                     let routing = crate::router::inexpressible(&c)
                         .into_iter()
+                        .filter(|i| !refused.contains(&i.field))
                         .map(|i| Finding::error(i.field, i.problem, i.fix))
                         .chain(
                             crate::router::ignored_fields(&c)

@@ -11,9 +11,10 @@
 //!   [`read_routes`]: the route, when `Reconcile` rewrites it, and the weights it carries;
 //! * [`inexpressible`]: the A/B conditions Flagger's Gloo router would drop or mangle.
 //!
-//! A/B testing adds one matcher (headers and methods from `analysis.match`) to the same
-//! weighted route; there is no fallback route, exactly as in Flagger, so requests that do not
-//! match are not routed by this RouteTable at all.
+//! A/B testing adds one matcher (headers and methods from `analysis.match`) to the weighted
+//! route, followed by a primary-only fallback route. Flagger has no fallback, so requests that
+//! do not match get a 404 from Gloo; Serin keeps them on the primary, as every other provider
+//! does.
 
 mod types;
 
