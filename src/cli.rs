@@ -129,6 +129,10 @@ pub struct CatalogArgs {
     /// Forbid MetricTemplate/AlertProvider/Upstream references to other namespaces.
     #[arg(long, env = "SERIN_NO_CROSS_NAMESPACE_REFS")]
     pub no_cross_namespace_refs: bool,
+    /// Provider of Canaries that name none, as `serin run --provider`: its router decides
+    /// what they can express.
+    #[arg(long, env = "SERIN_PROVIDER", default_value = "istio")]
+    pub provider: String,
     /// Files larger than this many bytes are reported and not read.
     #[arg(long, default_value_t = serin::source::DEFAULT_MAX_FILE_BYTES)]
     pub max_file_size: u64,

@@ -16,6 +16,7 @@ fn catalog_options(args: &CatalogArgs) -> CatalogOptions {
         default_namespace: args.default_namespace.clone(),
         selector_labels: args.selector_labels.clone(),
         no_cross_namespace_refs: args.no_cross_namespace_refs,
+        default_provider: args.provider.clone(),
     }
 }
 

@@ -70,9 +70,15 @@ fn routing_apis(provider: &str) -> Option<&'static [(&'static str, &'static str)
         "apisix" => &[("apisix.apache.org/v2", "apisixroutes")],
         "contour" => &[("projectcontour.io/v1", "httpproxies")],
         "nginx" => &[("networking.k8s.io/v1", "ingresses")],
-        "gatewayapi:v1beta1" => &[("gateway.networking.k8s.io/v1beta1", "httproutes")],
-        p if p.starts_with("gatewayapi") => &[("gateway.networking.k8s.io/v1", "httproutes")],
-        _ => return None,
+        // The versions the runner's factory routes, by the same prefix rule.
+        p => match crate::router::GatewayApiVersion::from_provider(p)? {
+            crate::router::GatewayApiVersion::V1beta1 => {
+                &[("gateway.networking.k8s.io/v1beta1", "httproutes")]
+            }
+            crate::router::GatewayApiVersion::V1 => {
+                &[("gateway.networking.k8s.io/v1", "httproutes")]
+            }
+        },
     })
 }
 
@@ -143,5 +149,37 @@ async fn prometheus(url: &str) -> Result<String, String> {
             Err("vector(1) did not return 1: is this a Prometheus-compatible server?".into())
         }
         Err(e) => Err(format!("{e}; check --prometheus-url")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_apis_follow_the_router_factory() {
+        let group =
+            |p: &str| routing_apis(p).map(|a| a.iter().map(|(g, _)| *g).collect::<Vec<_>>());
+        assert_eq!(group("kubernetes"), Some(vec![]));
+        assert_eq!(
+            group("istio"),
+            Some(vec!["networking.istio.io/v1", "networking.istio.io/v1"])
+        );
+        assert_eq!(
+            group("gloo"),
+            Some(vec!["gateway.solo.io/v1", "gloo.solo.io/v1"])
+        );
+        assert_eq!(
+            group("gatewayapi:v1beta1:istio"),
+            Some(vec!["gateway.networking.k8s.io/v1beta1"])
+        );
+        assert_eq!(
+            group("gatewayapi:v1"),
+            Some(vec!["gateway.networking.k8s.io/v1"])
+        );
+        // What the runner does not route, doctor does not pass.
+        for p in ["gatewayapi", "gatewayapi:v2", "traefik", "linkerd"] {
+            assert_eq!(group(p), None, "{p}");
+        }
     }
 }

@@ -71,6 +71,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let catalog = CatalogOptions {
         default_namespace: args.default_namespace.clone(),
         selector_labels: args.selector_labels.clone(),
+        default_provider: args.provider.clone(),
         ..Default::default()
     };
     let snapshot = SnapshotOptions {

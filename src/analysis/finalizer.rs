@@ -2,8 +2,9 @@
 //! has handed the traffic back to the target — target scaled up, apex Service on the target's
 //! pods, the provider's routing object restored — and then lets it go.
 //!
-//! The finalizer list is written with the resourceVersion read, so a concurrent writer makes
-//! the patch fail (409) instead of losing someone else's finalizer; the next tick retries.
+//! The finalizer list is written with the resourceVersion of the Canary it was computed from,
+//! so a finalizer another controller adds meanwhile makes the patch fail (409) instead of being
+//! lost; the next tick retries.
 
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};

@@ -338,7 +338,17 @@ impl Runner {
             if let Some(router) = self.router(&self.provider(canary)) {
                 router.finalize(canary).await.map_err(|e| error_chain(&e))?;
             }
-            finalizer::set_finalizer(&self.client, canary, false)
+            // The status write above changed the resourceVersion: patch the Canary as it is
+            // now, still checking that nobody changes its finalizers meanwhile.
+            let api = Api::<Canary>::namespaced(
+                self.client.clone(),
+                canary.metadata.namespace.as_deref().unwrap_or_default(),
+            );
+            let current = api
+                .get(canary.metadata.name.as_deref().unwrap_or_default())
+                .await
+                .map_err(|e| format!("cannot read {name} to remove its finalizer: {e}"))?;
+            finalizer::set_finalizer(&self.client, &current, false)
                 .await
                 .map_err(|e| format!("cannot remove the finalizer of {name}: {e}"))
         }

@@ -34,6 +34,9 @@ pub struct CatalogOptions {
     /// Flagger's `-no-cross-namespace-refs`: templates and alert providers must be in the
     /// canary's namespace.
     pub no_cross_namespace_refs: bool,
+    /// Flagger's `-mesh-provider`: the provider of Canaries that name none, whose router
+    /// decides what they can express.
+    pub default_provider: String,
 }
 
 impl Default for CatalogOptions {
@@ -42,6 +45,7 @@ impl Default for CatalogOptions {
             default_namespace: "default".into(),
             selector_labels: vec!["app".into(), "name".into(), "app.kubernetes.io/name".into()],
             no_cross_namespace_refs: false,
+            default_provider: "istio".into(),
         }
     }
 }
@@ -170,7 +174,7 @@ pub fn load(snapshot: &Snapshot, options: &CatalogOptions) -> Catalog {
             catalog.objects.push(object);
         }
     }
-    type_flagger_objects(&mut catalog);
+    type_flagger_objects(&mut catalog, &options.default_provider);
     references::resolve(&mut catalog, options);
     catalog
 }
@@ -330,7 +334,7 @@ pub fn typed<T: DeserializeOwned>(object: &Object, problems: &mut Vec<Problem>) 
 }
 
 /// Types and validates the `flagger.app` objects.
-fn type_flagger_objects(catalog: &mut Catalog) {
+fn type_flagger_objects(catalog: &mut Catalog, default_provider: &str) {
     let mut problems = Vec::new();
     let mut canaries = Vec::new();
     for object in catalog
@@ -367,12 +371,12 @@ fn type_flagger_objects(catalog: &mut Catalog) {
                     for f in findings {
                         problems.push(Problem::from_finding(&object.location, &name, f));
                     }
-                    let routing = crate::router::inexpressible(&c)
+                    let routing = crate::router::inexpressible(&c, default_provider)
                         .into_iter()
                         .filter(|i| !refused.contains(&i.field))
                         .map(|i| Finding::error(i.field, i.problem, i.fix))
                         .chain(
-                            crate::router::ignored_fields(&c)
+                            crate::router::ignored_fields(&c, default_provider)
                                 .into_iter()
                                 .map(|i| Finding::warning(i.field, i.problem, i.fix)),
                         );

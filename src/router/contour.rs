@@ -17,6 +17,7 @@ use kube::api::Patch;
 use kube::{Api, Client, Resource};
 
 use super::gateway_api::{RouteMetadata, route_metadata};
+use super::set_match_fields;
 use super::{
     ApiAction, Inexpressible, Router, RouterError, Routes, api_error, canary_namespace,
     canary_service, controlled_by, owner_reference, strict_apply,
@@ -322,35 +323,6 @@ pub fn valid_weights(canary: &Canary, routes: Routes) -> Result<(), RouterError>
 // What the router cannot express
 // ---------------------------------------------------------------------------------------
 
-/// The fields of an A/B match other than `headers` (and `name`) that are set.
-pub(crate) fn non_header_fields(m: &HttpMatchRequest) -> Vec<&'static str> {
-    let maps = |v: &Option<std::collections::BTreeMap<String, StringMatch>>| {
-        v.as_ref().is_some_and(|m| !m.is_empty())
-    };
-    [
-        ("uri", m.uri.is_some()),
-        ("scheme", m.scheme.is_some()),
-        ("method", m.method.is_some()),
-        ("authority", m.authority.is_some()),
-        ("port", m.port.is_some()),
-        (
-            "sourceLabels",
-            m.source_labels.as_ref().is_some_and(|l| !l.is_empty()),
-        ),
-        ("sourceNamespace", m.source_namespace.is_some()),
-        (
-            "gateways",
-            m.gateways.as_ref().is_some_and(|g| !g.is_empty()),
-        ),
-        ("queryParams", maps(&m.query_params)),
-        ("ignoreUriCase", m.ignore_uri_case.is_some()),
-        ("withoutHeaders", maps(&m.without_headers)),
-    ]
-    .into_iter()
-    .filter_map(|(name, set)| set.then_some(name))
-    .collect()
-}
-
 /// Contour's duration pattern (`timeoutPolicy.response`, `retryPolicy.perTryTimeout`):
 /// `infinity`, `infinite`, or one or more `<digits>[.<digits>]<unit>` with units
 /// h, m, s, ms, us, µs, ns.
@@ -444,7 +416,7 @@ pub fn inexpressible(canary: &Canary) -> Vec<Inexpressible> {
     let mut headers_seen = 0usize;
     for (i, m) in analysis.matches().iter().enumerate() {
         let field = format!("{a}.match[{i}]");
-        for name in non_header_fields(m) {
+        for name in set_match_fields(m) {
             out.push(problem(
                 format!("{field}.{name}"),
                 format!("provider {quoted} matches A/B requests by headers only; {name} cannot be expressed"),
@@ -506,7 +478,7 @@ pub fn ignored_fields(canary: &Canary) -> Vec<Inexpressible> {
     let mut out = Vec::new();
     for (i, m) in service.r#match.iter().flatten().enumerate() {
         let field = format!("spec.service.match[{i}]");
-        let mut fields: Vec<String> = non_header_fields(m).into_iter().map(String::from).collect();
+        let mut fields: Vec<String> = set_match_fields(m).into_iter().map(String::from).collect();
         if m.headers.as_ref().is_some_and(|h| !h.is_empty()) {
             fields.push("headers".into());
         }

@@ -109,15 +109,19 @@ impl Router for AnyRouter {
     }
 }
 
-/// What `canary`'s own `spec.provider` cannot express, for `serin validate` as errors (Gateway
-/// API's checks live in the Canary's validation).
-pub fn inexpressible(canary: &Canary) -> Vec<Inexpressible> {
-    match canary.spec.provider.as_deref().unwrap_or_default() {
+/// The provider that routes `canary`: its own, else `default_provider` (`--provider`).
+fn provider_of<'a>(canary: &'a Canary, default_provider: &'a str) -> &'a str {
+    canary.spec.provider().unwrap_or(default_provider)
+}
+
+/// What `canary`'s provider cannot express, for `serin validate` as errors (Gateway API's
+/// checks live in the Canary's validation).
+pub fn inexpressible(canary: &Canary, default_provider: &str) -> Vec<Inexpressible> {
+    match provider_of(canary, default_provider) {
         p if p.starts_with("gloo") => gloo::inexpressible(canary),
         "apisix" => apisix::inexpressible(canary),
         "contour" => contour::inexpressible(canary),
         "nginx" => nginx::inexpressible(canary),
-        // Flagger's CRD default: a Canary without a provider in an Istio mesh.
         "istio" => istio::inexpressible(canary),
         _ => Vec::new(),
     }
@@ -125,10 +129,59 @@ pub fn inexpressible(canary: &Canary) -> Vec<Inexpressible> {
 
 /// `spec.service` fields `canary`'s provider ignores, for `serin validate` as warnings: Flagger
 /// ignores them silently, and its own example Canaries carry some.
-pub fn ignored_fields(canary: &Canary) -> Vec<Inexpressible> {
-    match canary.spec.provider.as_deref().unwrap_or_default() {
+pub fn ignored_fields(canary: &Canary, default_provider: &str) -> Vec<Inexpressible> {
+    match provider_of(canary, default_provider) {
         "contour" => contour::ignored_fields(canary),
         "nginx" => nginx::ignored_fields(canary),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn canary(provider: Option<&str>) -> Canary {
+        let yaml = format!(
+            "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {{name: podinfo, namespace: test}}
+spec:
+  {}
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}
+  service: {{port: 9898}}
+  analysis:
+    interval: 1m
+    iterations: 5
+    match: [{{headers: {{x-canary: {{suffix: insider}}}}}}]
+",
+            provider
+                .map(|p| format!("provider: {p}"))
+                .unwrap_or_default()
+        );
+        serde_saphyr::from_str(&yaml).unwrap()
+    }
+
+    #[test]
+    fn a_canary_without_provider_is_checked_as_the_default_providers() {
+        let fields = |c: &Canary, default: &str| {
+            inexpressible(c, default)
+                .into_iter()
+                .map(|i| i.field)
+                .collect::<Vec<_>>()
+        };
+        // Istio has no suffix match: refused whether named or the default.
+        let suffix = "spec.analysis.match[0].headers.x-canary.suffix".to_string();
+        assert_eq!(
+            fields(&canary(Some("istio")), "gatewayapi:v1"),
+            [suffix.clone()]
+        );
+        assert_eq!(fields(&canary(None), "istio"), [suffix]);
+        // Gateway API checks it in the Canary's own validation; Contour turns a suffix into
+        // "contains", as Flagger does.
+        assert!(fields(&canary(None), "gatewayapi:v1").is_empty());
+        assert!(fields(&canary(Some("contour")), "istio").is_empty());
+        assert!(!fields(&canary(None), "gloo").is_empty());
     }
 }

@@ -33,6 +33,7 @@ pub use types::{
 };
 
 use super::gateway_api::{RouteMetadata, route_metadata};
+use super::set_match_fields;
 use super::{
     ApiAction, FIELD_MANAGER, Inexpressible, Router, RouterError, Routes, api_error,
     canary_namespace, canary_service, controlled_by, owner_reference, strict_apply,
@@ -432,55 +433,30 @@ pub fn inexpressible(canary: &Canary) -> Vec<Inexpressible> {
                 "use method.exact",
             ));
         }
-        let dropped: [(&str, bool); 8] = [
-            ("uri", request.uri.is_some()),
-            ("scheme", request.scheme.is_some()),
-            ("authority", request.authority.is_some()),
-            (
-                "queryParams",
-                request.query_params.as_ref().is_some_and(|q| !q.is_empty()),
-            ),
-            (
-                "withoutHeaders",
-                request
-                    .without_headers
-                    .as_ref()
-                    .is_some_and(|w| !w.is_empty()),
-            ),
-            ("port", request.port.is_some()),
-            (
-                "sourceLabels",
-                request
-                    .source_labels
-                    .as_ref()
-                    .is_some_and(|s| !s.is_empty()),
-            ),
-            (
-                "sourceNamespace",
-                non_empty(&request.source_namespace).is_some(),
-            ),
-        ];
-        for (key, set) in dropped {
-            if set {
-                out.push(problem(
-                    format!("{field}.{key}"),
-                    &format!(
+        // Gloo matches the method itself (above); gateways are a mesh notion it lacks.
+        let dropped = set_match_fields(request)
+            .into_iter()
+            .filter(|key| *key != "method");
+        for key in dropped {
+            let (problem_text, fix) = if key == "gateways" {
+                (
+                    "has no gateway condition in A/B matches; gateways would be ignored"
+                        .to_string(),
+                    "remove gateways".to_string(),
+                )
+            } else {
+                (
+                    format!(
                         "matches A/B requests on headers and method only; {key} would be \
                          ignored, sending more requests to the canary than intended"
                     ),
-                    &format!(
+                    format!(
                         "remove {key} and express the condition as a header match (paths \
                          belong in the VirtualService that delegates to the RouteTable)"
                     ),
-                ));
-            }
-        }
-        if request.gateways.as_ref().is_some_and(|g| !g.is_empty()) {
-            out.push(problem(
-                format!("{field}.gateways"),
-                "has no gateway condition in A/B matches; gateways would be ignored",
-                "remove gateways",
-            ));
+                )
+            };
+            out.push(problem(format!("{field}.{key}"), &problem_text, &fix));
         }
     }
     // One matcher ANDs its headers; Istio's match list is an OR. Entries that only name a

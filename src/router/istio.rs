@@ -93,7 +93,7 @@ impl IstioRouter {
             .map_err(api_error(VIRTUAL_SERVICE, name, namespace, ApiAction::Get))
     }
 
-    /// The live VirtualService `<apex>`, which `SetRoutes`, `GetRoutes` and `Finalize` need.
+    /// The live VirtualService `<apex>`, which `SetRoutes` and `GetRoutes` need.
     async fn existing(&self, canary: &Canary) -> Result<RawVirtualService, RouterError> {
         let namespace = canary_namespace(canary)?;
         let name = canary.spec.apex_service_name();
@@ -196,7 +196,10 @@ impl IstioRouter {
     /// (Flux opt-out, original configuration), so the VirtualService returns to whoever
     /// manages it; Flagger leaves them, which keeps Flux from ever reconciling it again.
     pub async fn finalize(&self, canary: &Canary) -> Result<(), RouterError> {
-        let live = self.existing(canary).await?;
+        // Gone already (a foreground deletion removes owned objects first): nothing to give back.
+        let Some(live) = self.live(canary).await? else {
+            return Ok(());
+        };
         let namespace = canary_namespace(canary)?;
         let name = canary.spec.apex_service_name();
         let Some(spec) = original_spec(name, namespace, &live.metadata)? else {

@@ -143,26 +143,44 @@ pub enum ServiceWrite {
 }
 
 /// The selector the apex Service gets back when its Canary is deleted with
-/// `revertOnDeletion` (Flagger's `revertService` step): the target's pods for an apex Serin
-/// owns (the garbage collector removes it soon after), else the selector of the kubectl
-/// last-applied configuration it had before Serin took it over; `None` when there is none.
+/// `revertOnDeletion` (Flagger's `Finalize` of the Kubernetes router): the selector of the
+/// kubectl last-applied configuration of an apex Service someone else made before Serin took it
+/// over, else the target's pods (`label: value`) — an apex left on the primary would lose its
+/// endpoints once the garbage collector removes the primary.
 pub fn apex_revert_selector(
     service: &Service,
     canary_name: &str,
     label: &str,
     value: &str,
-) -> Option<BTreeMap<String, String>> {
+) -> Result<BTreeMap<String, String>, RouterError> {
+    let target = || [(label.to_string(), value.to_string())].into();
     if owned_by_canary(service, canary_name) {
-        return Some([(label.to_string(), value.to_string())].into());
+        return Ok(target());
     }
-    let applied = service
+    let Some(applied) = service
         .metadata
         .annotations
-        .as_ref()?
-        .get("kubectl.kubernetes.io/last-applied-configuration")?;
-    let applied: serde_json::Value = serde_json::from_str(applied).ok()?;
-    serde_json::from_value(applied["spec"]["selector"].clone()).ok()
+        .as_ref()
+        .and_then(|a| a.get(LAST_APPLIED_ANNOTATION))
+    else {
+        return Ok(target());
+    };
+    let name = service.metadata.name.as_deref().unwrap_or_default();
+    let applied: serde_json::Value = serde_json::from_str(applied).map_err(|e| {
+        RouterError::Refused(format!(
+            "Service {name}: {LAST_APPLIED_ANNOTATION} is not JSON ({e}); cannot restore its selector"
+        ))
+    })?;
+    match serde_json::from_value::<BTreeMap<String, String>>(applied["spec"]["selector"].clone()) {
+        Ok(selector) if !selector.is_empty() => Ok(selector),
+        _ => Err(RouterError::Refused(format!(
+            "Service {name}: {LAST_APPLIED_ANNOTATION} has no spec.selector to restore"
+        ))),
+    }
 }
+
+/// kubectl's record of what was applied last, which Flagger restores from.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Whether `service`'s controller is the Canary named `canary_name`.
 pub fn owned_by_canary(service: &Service, canary_name: &str) -> bool {
@@ -309,15 +327,7 @@ impl KubernetesRouter {
             return Ok(());
         };
         let canary_name = canary.metadata.name.as_deref().unwrap_or_default();
-        let Some(revert) =
-            apex_revert_selector(&live, canary_name, &selector.label, &selector.value)
-        else {
-            tracing::warn!(
-                canary = %canary.dotted_name(),
-                "Service {name}.{namespace} has no last-applied configuration to restore; its selector is left on the primary"
-            );
-            return Ok(());
-        };
+        let revert = apex_revert_selector(&live, canary_name, &selector.label, &selector.value)?;
         // A merge patch would keep the primary's keys beside the restored ones: the strategic
         // merge directive replaces the whole selector.
         let mut selector = serde_json::Map::new();
@@ -742,5 +752,45 @@ spec:
         assert_eq!(kubernetes_routes(Some(&status)), Routes::new(100, 0));
         status.iterations = 1;
         assert_eq!(kubernetes_routes(Some(&status)), Routes::new(0, 100));
+    }
+
+    #[test]
+    fn apex_revert_selector_restores_what_was_there() {
+        let service = |owner: Option<OwnerReference>, applied: Option<&str>| Service {
+            metadata: ObjectMeta {
+                name: Some("podinfo".into()),
+                owner_references: owner.map(|o| vec![o]),
+                annotations: applied
+                    .map(|a| [(LAST_APPLIED_ANNOTATION.to_string(), a.to_string())].into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let target: BTreeMap<String, String> = [("app".into(), "podinfo".into())].into();
+        let revert = |s: &Service| apex_revert_selector(s, "podinfo", "app", "podinfo");
+        // Serin's own apex, with or without an annotation: the target's pods.
+        let owned = service(Some(controller("Canary", "podinfo")), None);
+        assert_eq!(revert(&owned).unwrap(), target);
+        // Someone's apex without kubectl's record: the target's pods, never the primary.
+        assert_eq!(revert(&service(None, None)).unwrap(), target);
+        // Someone's apex applied with kubectl: its own selector back.
+        let applied = service(
+            None,
+            Some(r#"{"spec":{"selector":{"app":"podinfo","tier":"web"}}}"#),
+        );
+        let want: BTreeMap<String, String> = [
+            ("app".into(), "podinfo".into()),
+            ("tier".into(), "web".into()),
+        ]
+        .into();
+        assert_eq!(revert(&applied).unwrap(), want);
+        // A record that cannot be read is an error, not a silent guess.
+        for bad in ["not json", r#"{"spec":{}}"#, r#"{"spec":{"selector":{}}}"#] {
+            let err = revert(&service(None, Some(bad))).unwrap_err();
+            assert!(
+                err.to_string().contains(LAST_APPLIED_ANNOTATION),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -298,6 +298,40 @@ pub struct Inexpressible {
     pub fix: String,
 }
 
+/// The fields of a `service.match` / `analysis.match` request other than `headers` and
+/// `name` that say something: what a header-only router (Contour, NGINX; Gloo beside the
+/// method) would drop. `ignoreUriCase: false` and empty values say nothing.
+pub(crate) fn set_match_fields(m: &crate::api::HttpMatchRequest) -> Vec<&'static str> {
+    let map = |v: &Option<BTreeMap<String, crate::api::StringMatch>>| {
+        v.as_ref().is_some_and(|m| !m.is_empty())
+    };
+    [
+        ("uri", m.uri.is_some()),
+        ("scheme", m.scheme.is_some()),
+        ("method", m.method.is_some()),
+        ("authority", m.authority.is_some()),
+        ("port", m.port.is_some()),
+        (
+            "sourceLabels",
+            m.source_labels.as_ref().is_some_and(|l| !l.is_empty()),
+        ),
+        (
+            "sourceNamespace",
+            m.source_namespace.as_deref().is_some_and(|n| !n.is_empty()),
+        ),
+        (
+            "gateways",
+            m.gateways.as_ref().is_some_and(|g| !g.is_empty()),
+        ),
+        ("queryParams", map(&m.query_params)),
+        ("ignoreUriCase", m.ignore_uri_case == Some(true)),
+        ("withoutHeaders", map(&m.without_headers)),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}
+
 /// Server-side apply as the field manager, with the API server checking every field against
 /// the provider's CRD schema: a field the CRD does not know is an error, not silently pruned.
 pub fn strict_apply() -> kube::api::PatchParams {

@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::Patch;
 use kube::{Api, Client};
 
-use super::contour::non_header_fields;
+use super::set_match_fields;
 use super::{
     ApiAction, Inexpressible, Router, RouterError, Routes, api_error, canary_namespace,
     controlled_by, owner_reference, strict_apply, with_flux_opt_out,
@@ -295,7 +295,7 @@ pub fn inexpressible(canary: &Canary) -> Vec<Inexpressible> {
     let (mut headers, mut cookies) = (0usize, 0usize);
     for (i, m) in analysis.matches().iter().enumerate() {
         let field = format!("{a}.match[{i}]");
-        for name in non_header_fields(m) {
+        for name in set_match_fields(m) {
             out.push(problem(
                 format!("{field}.{name}"),
                 format!("provider {quoted} routes A/B requests by one header or cookie only; {name} cannot be expressed"),
