@@ -172,12 +172,12 @@ spec:
                 .collect::<Vec<_>>()
         };
         // Istio has no suffix match: refused whether named or the default.
-        let suffix = "spec.analysis.match[0].headers.x-canary.suffix".to_string();
+        let suffix = ["spec.analysis.match[0].headers.x-canary.suffix".to_string()];
         assert_eq!(
             fields(&canary(Some("istio")), "gatewayapi:v1"),
-            [suffix.clone()]
+            suffix.clone()
         );
-        assert_eq!(fields(&canary(None), "istio"), [suffix]);
+        assert_eq!(fields(&canary(None), "istio"), suffix);
         // Gateway API checks it in the Canary's own validation; Contour turns a suffix into
         // "contains", as Flagger does.
         assert!(fields(&canary(None), "gatewayapi:v1").is_empty());
