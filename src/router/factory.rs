@@ -132,6 +132,7 @@ pub fn inexpressible(canary: &Canary, default_provider: &str) -> Vec<Inexpressib
 pub fn ignored_fields(canary: &Canary, default_provider: &str) -> Vec<Inexpressible> {
     match provider_of(canary, default_provider) {
         "contour" => contour::ignored_fields(canary),
+        "istio" => istio::ignored_fields(canary),
         "nginx" => nginx::ignored_fields(canary),
         _ => Vec::new(),
     }

@@ -35,7 +35,7 @@ pub use build::{
     parse_spec, read_routes, reconcile_spec, retries, rewrite, spec_needs_update, string_match,
     virtual_service_object,
 };
-pub use inexpressible::{PROVIDER, inexpressible, refuse_inexpressible};
+pub use inexpressible::{PROVIDER, ignored_fields, inexpressible, refuse_inexpressible};
 pub use types::{
     CorsPolicy, Destination, DestinationRule, DestinationRuleSpec, HeaderOperations, Headers,
     HttpMatchRequest, HttpRetry, HttpRewrite, HttpRoute, HttpRouteDestination, ISTIO_GROUP,

@@ -430,7 +430,13 @@ pub fn desired_spec(
         return Ok((spec, cookies));
     }
     let weighted = plan.weighted_route(routes.primary, routes.canary);
-    let mut http = match plan.analysis.and_then(|a| a.session_affinity.as_ref()) {
+    // With A/B the match routes replace everything below (as in Flagger), so no cookie is
+    // issued that no route would read.
+    let affinity = plan
+        .analysis
+        .and_then(|a| a.session_affinity.as_ref())
+        .filter(|_| plan.analysis_matches.is_empty());
+    let mut http = match affinity {
         Some(affinity) => session_affinity_routes(
             &plan,
             affinity,

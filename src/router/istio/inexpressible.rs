@@ -361,3 +361,20 @@ pub fn refuse_inexpressible(canary: &Canary) -> Result<(), RouterError> {
         first.field, first.problem, first.fix
     )))
 }
+
+/// What Istio's router ignores, for `serin validate` as warnings: with A/B matches, the match
+/// routes replace the session-affinity routes (Flagger's `SetRoutes`), so no cookie is issued.
+pub fn ignored_fields(canary: &Canary) -> Vec<Inexpressible> {
+    let Some(analysis) = canary.analysis() else {
+        return Vec::new();
+    };
+    if analysis.matches().is_empty() || analysis.session_affinity.is_none() {
+        return Vec::new();
+    }
+    vec![problem(
+        format!("spec.{}.sessionAffinity", canary.spec.analysis_field()),
+        "routes A/B tests by match only; with match set, sessionAffinity is ignored",
+        "remove sessionAffinity (the A/B match already keeps a user on one version), or remove \
+         match",
+    )]
+}

@@ -2004,3 +2004,20 @@ fn the_phase_does_not_change_what_is_written() {
         assert!(!spec_needs_update(&c, &set, &reconcile_spec(&c).unwrap()));
     }
 }
+
+#[test]
+fn ab_with_session_affinity_issues_no_cookie_and_validate_warns() {
+    let c = patched(
+        &canary(ABTEST),
+        "spec: {analysis: {sessionAffinity: {cookieName: c}}}",
+    );
+    let (set, cookies) = set_routes(&c, Routes::new(0, 100), &SessionCookies::default());
+    assert_eq!(cookies, SessionCookies::default());
+    assert_eq!(set.http.len(), 2, "the A/B routes alone");
+    assert!(inexpressible(&c).is_empty());
+    assert_eq!(
+        fields(&ignored_fields(&c)),
+        ["spec.analysis.sessionAffinity"]
+    );
+    assert!(ignored_fields(&canary(ABTEST)).is_empty());
+}
