@@ -197,6 +197,23 @@ pub fn route_needs_update(live: &ApisixRoute, desired: &ApisixRoute) -> bool {
         || missing(&desired.metadata.annotations, &live.metadata.annotations)
 }
 
+/// What `Reconcile` applies over `live`, if anything: `desired` when the route is missing or
+/// its spec changed (weights reset to 100/0, as in Flagger); when only labels or annotations
+/// of the user's route changed, those with the live spec, so a running analysis keeps its
+/// weights (Flagger compares the spec only and never carries them over).
+pub fn route_to_apply(live: Option<&ApisixRoute>, mut desired: ApisixRoute) -> Option<ApisixRoute> {
+    let Some(live) = live else {
+        return Some(desired);
+    };
+    if !route_needs_update(live, &desired) {
+        return None;
+    }
+    if without_weights(&live.spec) == without_weights(&desired.spec) {
+        desired.spec = live.spec.clone();
+    }
+    Some(desired)
+}
+
 /// `SetRoutes` on the live canary route's spec: the primary and canary backends of the first
 /// http route that has the primary get the new weights; nothing else changes.
 pub fn set_weights(
@@ -340,10 +357,9 @@ impl Router for ApisixRouter {
             _ => Some(owner_reference(canary)?),
         };
         let desired = canary_route_object(canary, &user_route, owner, spec)?;
-        let action = match &live {
-            None => "created",
-            Some(live) if route_needs_update(live, &desired) => "updated",
-            Some(_) => return Ok(()),
+        let action = if live.is_some() { "updated" } else { "created" };
+        let Some(desired) = route_to_apply(live.as_ref(), desired) else {
+            return Ok(());
         };
         self.api(namespace)
             .patch(&name, &strict_apply(), &Patch::Apply(&desired))

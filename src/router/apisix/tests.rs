@@ -383,6 +383,32 @@ fn reconcile_rewrites_only_on_real_changes() {
 }
 
 #[test]
+fn a_metadata_change_mid_run_keeps_the_weights() {
+    let c = canary();
+    let user = route(GUIDE_ROUTE);
+    let spec = canary_route_spec(&c, &user).unwrap();
+    let desired = canary_route_object(&c, &user, None, spec.clone()).unwrap();
+    let mut moved = spec.clone();
+    set_weights(&c, &mut moved, Routes::new(30, 70)).unwrap();
+    // The Flux opt-out went missing (someone edited the route): rewritten, weights kept.
+    let running = live(moved.clone(), None, json!({}));
+    let applied = route_to_apply(Some(&running), desired.clone()).unwrap();
+    assert_eq!(weights(&applied.spec), weights(&moved));
+    assert_eq!(applied.metadata.annotations, desired.metadata.annotations);
+    // The user's route changed: rewritten from it, at 100/0 as in Flagger.
+    let mut plugin_changed = moved.clone();
+    plugin_changed.http[0]
+        .other
+        .insert("plugins".into(), json!([]));
+    let changed = live(plugin_changed, None, flux_opt_out());
+    let applied = route_to_apply(Some(&changed), desired.clone()).unwrap();
+    assert_eq!(weights(&applied.spec), weights(&spec));
+    // Nothing changed: nothing applied; no live route: the desired one.
+    assert!(route_to_apply(Some(&live(moved, None, flux_opt_out())), desired.clone()).is_none());
+    assert_eq!(route_to_apply(None, desired.clone()), Some(desired));
+}
+
+#[test]
 fn set_and_get_routes() {
     let c = canary();
     let mut spec = canary_route_spec(&c, &route(GUIDE_ROUTE)).unwrap();
