@@ -377,7 +377,8 @@ impl CanarySpec {
             }
             if analysis.mirror() {
                 match parsed {
-                    // Their routers refuse mirror: `serin validate` reports it as an error.
+                    // Istio mirrors; the Contour and NGINX routers refuse mirror, which
+                    // `serin validate` reports as an error from the router.
                     Some(Provider::Istio | Provider::Contour | Provider::Nginx) | None => {}
                     Some(p) if p.is_gateway_api() => {
                         if analysis.strategy() == DeploymentStrategy::Canary {

@@ -12,7 +12,7 @@
 //! * [`inexpressible`]: the A/B conditions Flagger's Gloo router would drop or mangle.
 //!
 //! A/B testing adds one matcher (headers and methods from `analysis.match`) to the weighted
-//! route, followed by a primary-only fallback route. Flagger has no fallback, so requests that
+//! route, followed by a fallback route at 100/0. Flagger has no fallback, so requests that
 //! do not match get a 404 from Gloo; Serin keeps them on the primary, as every other provider
 //! does.
 
@@ -272,7 +272,7 @@ pub fn route_table_spec(canary: &Canary, routes: Routes) -> Result<RouteTableSpe
     let ab = !matchers.is_empty();
     let mut table = vec![route(matchers, routes)];
     // Flagger's A/B table has the matching route only, so a request without the header gets
-    // a 404 from Gloo. Serin adds the primary-only fallback every other provider has.
+    // a 404 from Gloo. Serin adds the fallback at 100/0 every other provider has.
     if ab {
         table.push(route(Vec::new(), Routes::INITIAL));
     }

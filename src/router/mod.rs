@@ -6,12 +6,17 @@
 //! * pure builders that turn a Canary (+ the weights wanted + the session cookies in its
 //!   status) into the desired objects, and pure rules that decide whether a live object must
 //!   be rewritten and what weights it carries;
-//! * a thin I/O shell (`KubernetesRouter`, `GatewayApiRouter`, `NopRouter`) that reads the
-//!   live object and writes the desired one with server-side apply.
+//! * a thin I/O shell per provider that reads the live object and writes the desired one with
+//!   server-side apply (strict field validation for CRDs: the provider's schema checks it).
 //!
+//! * [`factory`]: the router of a canary's provider, and what that provider cannot express.
 //! * [`kubernetes`]: the apex / `-primary` / `-canary` ClusterIP Services (§4.1) and the
 //!   routing of `provider: kubernetes`, which has no routing object.
 //! * [`gateway_api`]: the HTTPRoute of `gatewayapi:v1` and `gatewayapi:v1beta1` (§4.2).
+//! * [`istio`]: the VirtualService and DestinationRules (§4.3).
+//! * [`gloo`]: the RouteTable and Upstreams of Gloo Edge (§4.4).
+//! * [`apisix`]: the canary ApisixRoute (§4.5).
+//! * [`contour`], [`nginx`]: the HTTPProxy and the canary Ingress (§4.6).
 //! * [`cookie`]: session-affinity cookie values and `Set-Cookie` headers.
 
 pub mod apisix;

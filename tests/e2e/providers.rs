@@ -1,5 +1,7 @@
 //! The guides' Canaries for Istio, Gloo, APISIX, Contour and NGINX, run by Serin against the
-//! real control plane with each provider's real CRDs (Gloo's stand-in, see tests/env/crds):
+//! real control plane with the Istio, Contour and APISIX CRDs from their modules (Gloo's is a
+//! hand-written stand-in, see tests/env/crds/gloo.yaml, so for Gloo this proves Serin against
+//! Serin's reading of Gloo's schema):
 //! a good version promotes through the guide's weights, a faulty one rolls back, and the
 //! objects Serin generates are compared field by field with what Flagger generates.
 //!
@@ -109,9 +111,9 @@ async fn eventually_spec(
     .await
 }
 
-/// 6.0.1 promotes through `weights` to Succeeded; 6.0.2 (30% errors) halts and rolls back
-/// after `threshold` failed checks. Returns between the two so the caller can check the
-/// objects at rest; `between` runs after the promotion, `after` after the rollback.
+/// 6.0.1 promotes through `weights` to Succeeded with the guide's events in order; then 6.0.2
+/// (30% errors) halts and rolls back after `threshold` failed checks, and the primary still
+/// runs 6.0.1.
 async fn promote_then_roll_back(rig: &Rig, weights: &[u32], threshold: u32) -> TestResult {
     let ns = rig.ctx.namespace.clone();
     rig.set_image("ghcr.io/stefanprodan/podinfo:6.0.1", "0")
@@ -604,10 +606,13 @@ pub async fn istio_revert_on_deletion_restores_the_users_virtual_service() -> Te
     let user_vs = format!(
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: podinfo\nspec: {original}\n"
     );
+    // The apex Service is the user's too: Serin takes it over (selector on the primary) and
+    // must point it back at the target's pods.
+    let user_apex = "apiVersion: v1\nkind: Service\nmetadata:\n  name: podinfo\nspec:\n  selector: {app: podinfo}\n  ports: [{name: http, port: 9898, targetPort: 9898}]\n".to_string();
     let rig = Rig::start_with(
         "istio-revert",
         "istio",
-        move |_| vec![user_vs],
+        move |_| vec![user_vs, user_apex],
         |ns, hooks| {
             runnable(
                 include_str!("../../examples/providers/istio/canary.yaml"),
@@ -662,11 +667,51 @@ pub async fn istio_revert_on_deletion_restores_the_users_virtual_service() -> Te
             return Err(format!("missing {want:?}: {events:#?}").into());
         }
     }
+    // The revert went through without a Warning (before it, initialization may wait).
+    let records = rig.event_records().await?;
+    let from = records
+        .iter()
+        .position(|e| e.note.starts_with("Terminating canary"))
+        .unwrap_or_default();
+    let warnings: Vec<&String> = records[from..]
+        .iter()
+        .filter(|e| e.warning)
+        .map(|e| &e.note)
+        .collect();
+    if !warnings.is_empty() {
+        return Err(format!("the revert went through Warnings: {warnings:#?}").into());
+    }
     same(
         "the restored VirtualService",
         &spec_of(&vs, "podinfo").await?,
         &original,
     )?;
+    let restored = vs.get("podinfo").await.context("vs")?;
+    let annotations = restored.metadata.annotations.unwrap_or_default();
+    if restored
+        .metadata
+        .owner_references
+        .is_some_and(|o| !o.is_empty())
+        || annotations.keys().any(|k| {
+            k.starts_with("kustomize.toolkit.fluxcd.io")
+                || k.starts_with("helm.toolkit.fluxcd.io")
+                || k == "flagger.kubernetes.io/original-configuration"
+        })
+    {
+        return Err(
+            format!("the restored VirtualService keeps Serin's marks: {annotations:?}").into(),
+        );
+    }
+    let apex = rig
+        .ctx
+        .api::<Service>()
+        .get("podinfo")
+        .await
+        .context("apex")?;
+    let selector = apex.spec.and_then(|s| s.selector).unwrap_or_default();
+    if selector != [("app".to_string(), "podinfo".to_string())].into() {
+        return Err(format!("the apex Service selects {selector:?}, not the target's pods").into());
+    }
     let target = rig
         .ctx
         .api::<Deployment>()
