@@ -952,28 +952,34 @@ pub async fn contour_ab_testing_with_the_guides_match() -> TestResult {
     rig.wait_event("iteration 2", MINUTES, |e| e == second)
         .await?;
     let proxies = dynamic(&rig, "projectcontour.io", "v1", "HTTPProxy", "httpproxies");
-    let routes = spec_of(&proxies, "podinfo").await?["routes"].clone();
-    let summary = |route: &Value| {
+    let route = |conditions: Value, primary: u32, canary: u32| {
+        let service = |name: &str, weight: u32| {
+            json!({
+                "name": name,
+                "port": 80,
+                "weight": weight,
+                "requestHeadersPolicy": {"set": [{
+                    "name": "l5d-dst-override",
+                    "value": format!("{name}.{ns}.svc.cluster.local:80")
+                }]}
+            })
+        };
         json!({
-            "conditions": route["conditions"],
-            "weights": route["services"].as_array().map(|s| s
-                .iter()
-                .map(|s| json!([s["name"], s["weight"]]))
-                .collect::<Vec<_>>()),
+            "conditions": conditions,
+            "timeoutPolicy": {"response": "15s", "idle": "5m"},
+            "retryPolicy": {"count": 3, "perTryTimeout": "5s", "retryOn": ["5xx"]},
+            "services": [service("podinfo-primary", primary), service("podinfo-canary", canary)]
         })
     };
-    let got = json!([summary(&routes[0]), summary(&routes[1])]);
-    let want = json!([
-        {
-            "conditions": [{"prefix": "/", "header": {"name": "x-canary", "exact": "insider"}}],
-            "weights": [["podinfo-primary", 0], ["podinfo-canary", 100]]
-        },
-        {
-            "conditions": [{"prefix": "/"}],
-            "weights": [["podinfo-primary", 100], ["podinfo-canary", 0]]
-        }
-    ]);
-    same("the A/B HTTPProxy routes", &got, &want)?;
+    let want = json!({"routes": [
+        route(json!([{"prefix": "/", "header": {"name": "x-canary", "exact": "insider"}}]), 0, 100),
+        route(json!([{"prefix": "/"}]), 100, 0)
+    ]});
+    same(
+        "the A/B HTTPProxy",
+        &spec_of(&proxies, "podinfo").await?,
+        &want,
+    )?;
     rig.wait_phase(CanaryPhase::Succeeded, MINUTES).await?;
     rig.finish().await;
     Ok(())
