@@ -23,6 +23,7 @@ pub use types::{
 };
 
 use super::gloo::check_weights;
+use super::refuse;
 use super::{
     ApiAction, FIELD_MANAGER, Inexpressible, Router, RouterError, Routes, api_error,
     canary_namespace, controlled_by, owner_reference, strict_apply, with_flux_opt_out,
@@ -81,13 +82,7 @@ fn not_found(canary: &Canary, service: &str) -> RouterError {
 }
 
 fn refuse_inexpressible(canary: &Canary) -> Result<(), RouterError> {
-    match inexpressible(canary).first() {
-        Some(problem) => Err(RouterError::Refused(format!(
-            "{}: {}; {}",
-            problem.field, problem.problem, problem.fix
-        ))),
-        None => Ok(()),
-    }
+    refuse(canary, "a canary ApisixRoute", &inexpressible(canary))
 }
 
 /// The canary route's spec, from the user's route (Flagger's `Reconcile`): the first http

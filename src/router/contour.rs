@@ -17,11 +17,11 @@ use kube::api::Patch;
 use kube::{Api, Client, Resource};
 
 use super::gateway_api::{RouteMetadata, route_metadata};
-use super::set_match_fields;
 use super::{
     ApiAction, Inexpressible, Router, RouterError, Routes, api_error, canary_namespace,
     canary_service, controlled_by, owner_reference, strict_apply,
 };
+use super::{refuse, set_match_fields};
 use crate::api::{Canary, CanaryService, CanaryStatus, HttpMatchRequest, StringMatch};
 
 /// The `spec.provider` value this router serves.
@@ -523,19 +523,7 @@ pub fn ignored_fields(canary: &Canary) -> Vec<Inexpressible> {
 
 /// The refusal for input [`inexpressible`] flags, checked before any write.
 fn refuse_inexpressible(canary: &Canary) -> Result<(), RouterError> {
-    let problems = inexpressible(canary);
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let text: Vec<String> = problems
-        .iter()
-        .map(|p| format!("{}: {}", p.field, p.problem))
-        .collect();
-    Err(RouterError::Refused(format!(
-        "canary {} cannot be routed by HTTPProxy: {}",
-        canary.dotted_name(),
-        text.join("; ")
-    )))
+    refuse(canary, "HTTPProxy", &inexpressible(canary))
 }
 
 // ---------------------------------------------------------------------------------------

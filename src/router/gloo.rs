@@ -33,12 +33,12 @@ pub use types::{
 };
 
 use super::gateway_api::{RouteMetadata, route_metadata};
-use super::set_match_fields;
 use super::{
     ApiAction, FIELD_MANAGER, Inexpressible, Router, RouterError, Routes, api_error,
     canary_namespace, canary_service, controlled_by, owner_reference, strict_apply,
     with_flux_opt_out,
 };
+use super::{refuse, set_match_fields};
 use crate::api::{Canary, CanaryStatus, HttpMatchRequest, StringMatch};
 use crate::workload::labels::include_by_prefix;
 
@@ -248,12 +248,7 @@ fn destination(name: &str, namespace: &str, weight: u32) -> WeightedDestination 
 ///
 /// Refuses a Canary [`inexpressible`] lists, instead of silently routing differently.
 pub fn route_table_spec(canary: &Canary, routes: Routes) -> Result<RouteTableSpec, RouterError> {
-    if let Some(problem) = inexpressible(canary).first() {
-        return Err(RouterError::Refused(format!(
-            "{}: {}; {}",
-            problem.field, problem.problem, problem.fix
-        )));
-    }
+    refuse(canary, "a RouteTable", &inexpressible(canary))?;
     let namespace = canary_namespace(canary)?;
     let names = upstream_names(canary)?;
     let route = |matchers: Vec<_>, routes: Routes| Route {

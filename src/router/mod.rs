@@ -303,6 +303,27 @@ pub struct Inexpressible {
     pub fix: String,
 }
 
+/// The run-time side of a provider's `inexpressible`: the router refuses the Canary before
+/// writing anything, with every problem and its fix (the same ones `serin validate` reports).
+pub(crate) fn refuse(
+    canary: &Canary,
+    routed_by: &str,
+    problems: &[Inexpressible],
+) -> Result<(), RouterError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let text: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}; fix: {}", p.field, p.problem, p.fix))
+        .collect();
+    Err(RouterError::Refused(format!(
+        "canary {} cannot be routed by {routed_by}: {}",
+        canary.dotted_name(),
+        text.join("; ")
+    )))
+}
+
 /// The fields of a `service.match` / `analysis.match` request other than `headers` and
 /// `name` that say something: what a header-only router (Contour, NGINX; Gloo beside the
 /// method) would drop. `ignoreUriCase: false` and empty values say nothing.

@@ -16,11 +16,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::Patch;
 use kube::{Api, Client};
 
-use super::set_match_fields;
 use super::{
     ApiAction, Inexpressible, Router, RouterError, Routes, api_error, canary_namespace,
     controlled_by, owner_reference, strict_apply, with_flux_opt_out,
 };
+use super::{refuse, set_match_fields};
 use crate::api::{Canary, CanaryStatus, HttpMatchRequest};
 
 /// The `spec.provider` value this router serves.
@@ -422,19 +422,7 @@ pub fn ignored_fields(canary: &Canary) -> Vec<Inexpressible> {
 }
 
 fn refuse_inexpressible(canary: &Canary) -> Result<(), RouterError> {
-    let problems = inexpressible(canary);
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let text: Vec<String> = problems
-        .iter()
-        .map(|p| format!("{}: {}", p.field, p.problem))
-        .collect();
-    Err(RouterError::Refused(format!(
-        "canary {} cannot be routed by a canary Ingress: {}",
-        canary.dotted_name(),
-        text.join("; ")
-    )))
+    refuse(canary, "a canary Ingress", &inexpressible(canary))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -522,6 +522,9 @@ fn inexpressible_lists_what_apisix_would_ignore() {
     let problem = &inexpressible(&ab)[0];
     assert_eq!(
         err.to_string(),
-        format!("{}: {}; {}", problem.field, problem.problem, problem.fix)
+        format!(
+            "canary podinfo.test cannot be routed by a canary ApisixRoute: {}: {}; fix: {}",
+            problem.field, problem.problem, problem.fix
+        )
     );
 }

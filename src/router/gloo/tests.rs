@@ -738,8 +738,9 @@ fn inexpressible_texts_name_the_provider_and_the_fix() {
         route_table_spec(&c, Routes::INITIAL)
             .unwrap_err()
             .to_string(),
-        "spec.analysis.match[0].headers.x-canary: provider \"gloo\" matches headers by exact \
-         value or regex only; use exact or regex (a prefix /^value/ or suffix /value$/ can be \
+        "canary podinfo.test cannot be routed by a RouteTable: \
+         spec.analysis.match[0].headers.x-canary: provider \"gloo\" matches headers by exact \
+         value or regex only; fix: use exact or regex (a prefix /^value/ or suffix /value$/ can be \
          written as a regex)"
     );
     // The deprecated canaryAnalysis is named as such.

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::{self, Canary, CanaryService, LoadBalancerSettings};
-use crate::router::{Inexpressible, RouterError, canary_namespace};
+use crate::router::{Inexpressible, RouterError, canary_namespace, refuse};
 
 use super::build::is_tcp;
 
@@ -356,10 +356,7 @@ pub fn refuse_inexpressible(canary: &Canary) -> Result<(), RouterError> {
             canary_namespace(canary)?
         )));
     }
-    Err(RouterError::Refused(format!(
-        "{}: {}; {}",
-        first.field, first.problem, first.fix
-    )))
+    refuse(canary, "a VirtualService", &problems)
 }
 
 /// What Istio's router ignores, for `serin validate` as warnings: with A/B matches, the match

@@ -1836,8 +1836,9 @@ fn inexpressible_texts_name_the_provider_and_the_fix() {
     );
     assert_eq!(
         refused(reconcile_spec(&c)),
-        "spec.service.match[0].uri.suffix: provider \"istio\" matches strings by exact value, \
-         prefix or regex; Istio has no suffix match; write it as a regex: regex: \".*\\.html$\""
+        "canary podinfo.default cannot be routed by a VirtualService: \
+         spec.service.match[0].uri.suffix: provider \"istio\" matches strings by exact value, \
+         prefix or regex; Istio has no suffix match; fix: write it as a regex: regex: \".*\\.html$\""
     );
     let c = patched(&canary(PODINFO), "spec: {service: {delegation: true}}");
     assert_eq!(

@@ -518,8 +518,10 @@ fn inexpressible_mirror_and_session_affinity_and_runtime_refusal() {
     assert_eq!(
         refuse_inexpressible(&c).unwrap_err().to_string(),
         "canary nginx.default cannot be routed by a canary Ingress: spec.analysis.mirror: \
-         provider \"nginx\" does not mirror traffic; spec.analysis.sessionAffinity: provider \
-         \"nginx\" has no session affinity for canaries"
+         provider \"nginx\" does not mirror traffic; fix: remove mirror, or use istio or a \
+         Gateway API provider; spec.analysis.sessionAffinity: provider \"nginx\" has no \
+         session affinity for canaries; fix: remove sessionAffinity, or use istio or a Gateway \
+         API provider"
     );
     assert!(refuse_inexpressible(&canary(FLAGGER_CANARY)).is_ok());
 }
