@@ -207,6 +207,28 @@ impl IstioRouter {
                 canary = %canary.dotted_name(),
                 "VirtualService {name}.{namespace} original configuration not found, unable to revert"
             );
+            // A VirtualService Serin took over as it was still carries the Flux opt-out, which
+            // would keep Flux from ever reconciling it again; Serin's own goes with the Canary.
+            let canary_name = canary.metadata.name.as_deref().unwrap_or_default();
+            if !crate::router::controlled_by(&live.metadata, canary_name) {
+                let patch = serde_json::json!({"metadata": {"annotations": {
+                    crate::router::FLUX_RECONCILE_ANNOTATION: null,
+                    crate::router::HELM_DRIFT_DETECTION_ANNOTATION: null,
+                }}});
+                self.api::<RawVirtualService>(namespace)
+                    .patch(
+                        name,
+                        &kube::api::PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .map_err(api_error(
+                        VIRTUAL_SERVICE,
+                        name,
+                        namespace,
+                        ApiAction::Update,
+                    ))?;
+            }
             return Ok(());
         };
         let metadata = ObjectMeta {

@@ -88,6 +88,10 @@ fn main() -> ExitCode {
             providers::gloo_ab_testing_with_the_guides_match,
         ),
         trial(
+            "provider_istio_revert_on_deletion_unmarks_a_matching_virtual_service",
+            providers::istio_revert_on_deletion_unmarks_a_matching_virtual_service,
+        ),
+        trial(
             "provider_gloo_canary_promotes_then_rolls_back",
             providers::gloo_canary_promotes_then_rolls_back,
         ),

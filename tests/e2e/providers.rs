@@ -1032,3 +1032,80 @@ pub async fn gloo_ab_testing_with_the_guides_match() -> TestResult {
     rig.finish().await;
     Ok(())
 }
+
+/// `revertOnDeletion` with a VirtualService that already said what Serin would write: nothing
+/// to restore, but Serin's Flux opt-out goes, so Flux manages it again.
+pub async fn istio_revert_on_deletion_unmarks_a_matching_virtual_service() -> TestResult {
+    let spec = json!({
+        "hosts": ["app.example.com", "podinfo"],
+        "gateways": ["istio-system/public-gateway"],
+        "http": [{
+            "retries": {
+                "attempts": 3,
+                "perTryTimeout": "1s",
+                "retryOn": "gateway-error,connect-failure,refused-stream"
+            },
+            "route": [
+                {"destination": {"host": "podinfo-primary"}, "weight": 100},
+                {"destination": {"host": "podinfo-canary"}, "weight": 0}
+            ]
+        }]
+    });
+    let user_vs = format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: podinfo\n  annotations: {{team: web}}\nspec: {spec}\n"
+    );
+    let rig = Rig::start_with(
+        "istio-unmark",
+        "istio",
+        move |_| vec![user_vs],
+        |ns, hooks| {
+            runnable(
+                include_str!("../../examples/providers/istio/canary.yaml"),
+                ns,
+                hooks,
+            )
+            .replacen("spec:\n", "spec:\n  revertOnDeletion: true\n", 1)
+        },
+    )
+    .await?;
+    rig.wait_phase(CanaryPhase::Initialized, MINUTES).await?;
+    let vs = dynamic(
+        &rig,
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+    );
+    let annotations = |o: DynamicObject| o.metadata.annotations.unwrap_or_default();
+    let taken = annotations(vs.get("podinfo").await.context("vs")?);
+    if taken
+        .get("kustomize.toolkit.fluxcd.io/reconcile")
+        .map(String::as_str)
+        != Some("disabled")
+        || taken.contains_key("flagger.kubernetes.io/original-configuration")
+    {
+        return Err(format!("unexpected take-over marks: {taken:?}").into());
+    }
+    let canaries = rig.ctx.api::<serin::api::Canary>();
+    canaries
+        .delete("podinfo", &Default::default())
+        .await
+        .context("delete canary")?;
+    eventually("the Canary to be finalized and gone", MINUTES, || async {
+        Ok(match canaries.get_opt("podinfo").await.context("canary")? {
+            None => Ok(()),
+            Some(c) => Err(c.status.map(|s| s.phase)),
+        })
+    })
+    .await?;
+    let after = vs.get("podinfo").await.context("vs")?;
+    same("the VirtualService's spec", &after.data["spec"], &spec)?;
+    let left = annotations(after);
+    let want: std::collections::BTreeMap<String, String> =
+        [("team".to_string(), "web".to_string())].into();
+    if left != want {
+        return Err(format!("annotations after the revert: {left:?}, want only the user's").into());
+    }
+    rig.finish().await;
+    Ok(())
+}
